@@ -1,0 +1,300 @@
+# >>> feature: 01_actor_timers
+"""Step 01 - actor timers: a bounded timer reports the conversation's size while it is active.
+
+Run: `uv run daprlab up 01_actor_timers`, then open http://127.0.0.1:8000/docs
+"""
+# <<< feature
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+import aiohttp
+from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorProxyFactory, actormethod
+from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor.runtime.runtime import ActorRuntime
+from dapr.clients.exceptions import DaprInternalError
+from dapr.conf import settings
+from dapr.ext.fastapi import DaprActor
+from dapr.serializers import DefaultJSONSerializer
+from fastapi import FastAPI, HTTPException
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field, field_validator
+
+# >>> feature: 01_actor_timers
+import time
+
+# <<< feature
+
+# ---- constants --------------------------------------------------------------------------------
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:\t%(message)s"
+)
+logger = logging.getLogger("chat_agent")
+
+ACTOR_TYPE = "ChatAgent"
+HISTORY_KEY = "history"
+# History keeps this many user/assistant pairs; older pairs are dropped whole.
+HISTORY_MAX_PAIRS = int(os.environ.get("HISTORY_MAX_PAIRS", "10"))
+CONTENT_MAX_LENGTH = 4000
+ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# Whole seconds only: the SDK's duration encoder mishandles fractions of a second.
+ACTOR_IDLE_TIMEOUT = timedelta(seconds=int(os.environ.get("ACTOR_IDLE_TIMEOUT_SECONDS", "3600")))
+ACTOR_SCAN_INTERVAL = timedelta(seconds=int(os.environ.get("ACTOR_SCAN_INTERVAL_SECONDS", "30")))
+# How long an HTTP request waits for the actor before answering 504.
+ACTOR_CALL_TIMEOUT_SECONDS = int(os.environ.get("ACTOR_CALL_TIMEOUT_SECONDS", "30"))
+SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
+
+# >>> feature: 01_actor_timers
+TIMER_NAME = "report-message-count"
+TIMER_PERIOD = timedelta(seconds=int(os.environ.get("TIMER_PERIOD_SECONDS", "5")))
+# The timer is bounded: without a TTL it would keep the actor from ever going idle.
+TIMER_TTL = timedelta(seconds=int(os.environ.get("TIMER_TTL_SECONDS", "60")))
+# <<< feature
+
+
+# ---- models -----------------------------------------------------------------------------------
+class ChatMessage(BaseModel):
+    role: Literal["user"] = "user"
+    content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH)
+
+    @field_validator("content")
+    @classmethod
+    def not_blank(cls, content: str) -> str:
+        if not content.strip():
+            raise ValueError("content must not be blank")
+        return content  # kept exactly as written: no stripping, no parsing
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChatReply(BaseModel):
+    actor_id: str
+    reply: Message
+
+
+class History(BaseModel):
+    actor_id: str
+    messages: list[Message]
+
+
+ActorIdParam = Annotated[str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")]
+
+
+# >>> feature: 01_actor_timers
+class TimerStatus(BaseModel):
+    running: bool
+    ticks_this_activation: int
+    period_seconds: int
+    seconds_left: int
+
+
+# <<< feature
+
+
+class ExactJSONSerializer(DefaultJSONSerializer):
+    """Decodes JSON as plain JSON.
+
+    The SDK's default decoder turns text that looks like a duration ("5s") or a date into
+    timedelta/datetime objects (or fails on it); a chat must keep what the user wrote.
+    """
+
+    def deserialize(
+        self,
+        data: bytes,
+        data_type: type | None = object,
+        custom_hook: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        obj = json.loads(data)
+        return custom_hook(obj) if callable(custom_hook) else obj
+
+
+SERIALIZER = ExactJSONSerializer()
+
+
+def compose_reply(content: str) -> str:
+    """The assistant's answer: a deterministic echo. Plug a model in here."""
+    return f"You said: {content}"
+
+
+def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
+    return messages[-2 * HISTORY_MAX_PAIRS :]
+
+
+# ---- interface --------------------------------------------------------------------------------
+class ChatAgentInterface(ActorInterface):
+    @actormethod(name="ProcessMessage")
+    async def process_message(self, message: dict) -> dict: ...
+
+    @actormethod(name="GetConversationHistory")
+    async def get_conversation_history(self) -> list: ...
+
+    # >>> feature: 01_actor_timers
+    @actormethod(name="GetTimerStatus")
+    async def get_timer_status(self) -> dict: ...
+
+    @actormethod(name="StopTimer")
+    async def stop_timer(self) -> dict: ...
+
+    # <<< feature
+
+
+# ---- actor ------------------------------------------------------------------------------------
+class ChatAgent(Actor, ChatAgentInterface):
+    """One conversation per actor id; the history lives in the actor state store."""
+
+    async def _on_activate(self) -> None:
+        # >>> feature: 01_actor_timers
+        self._ticks = 0
+        self._timer_deadline = 0.0  # time.monotonic() when the timer's TTL ends; 0 = stopped
+        # <<< feature
+        logger.info("%s %s activated", ACTOR_TYPE, self.id.id)
+
+    async def _on_deactivate(self) -> None:
+        logger.info("%s %s deactivated", ACTOR_TYPE, self.id.id)
+
+    async def _load_history(self) -> list[dict[str, str]]:
+        found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        return list(history) if found else []
+
+    async def process_message(self, message: dict) -> dict:
+        history = await self._load_history()
+        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        history = trim_history([*history, {"role": message["role"], "content": message["content"]}, reply])
+        await self._state_manager.set_state(HISTORY_KEY, history)
+        await self._state_manager.save_state()
+        logger.info("%s %s recorded message %d", ACTOR_TYPE, self.id.id, len(history) - 1)
+        # >>> feature: 01_actor_timers
+        await self._start_timer()
+        # <<< feature
+        return reply
+
+    async def get_conversation_history(self) -> list:
+        return await self._load_history()
+
+    # >>> feature: 01_actor_timers
+    async def _start_timer(self) -> None:
+        # Registering the same name again replaces the timer, so each message extends the TTL.
+        await self.register_timer(
+            TIMER_NAME, self.report_message_count, {}, TIMER_PERIOD, TIMER_PERIOD, TIMER_TTL
+        )
+        self._timer_deadline = time.monotonic() + TIMER_TTL.total_seconds()
+
+    async def report_message_count(self, _state: Any) -> None:
+        self._ticks += 1
+        count = len(await self._load_history())
+        logger.info("timer tick %d: %s %s has %d messages", self._ticks, ACTOR_TYPE, self.id.id, count)
+
+    async def get_timer_status(self) -> dict:
+        seconds_left = max(0, round(self._timer_deadline - time.monotonic()))
+        return {
+            "running": seconds_left > 0,
+            "ticks_this_activation": self._ticks,
+            "period_seconds": int(TIMER_PERIOD.total_seconds()),
+            "seconds_left": seconds_left,
+        }
+
+    async def stop_timer(self) -> dict:
+        await self.unregister_timer(TIMER_NAME)
+        self._timer_deadline = 0.0
+        logger.info("timer stopped: %s %s", ACTOR_TYPE, self.id.id)
+        return await self.get_timer_status()
+
+    # <<< feature
+
+
+# ---- runtime config ---------------------------------------------------------------------------
+RUNTIME_CONFIG = ActorRuntimeConfig(
+    actor_idle_timeout=ACTOR_IDLE_TIMEOUT, actor_scan_interval=ACTOR_SCAN_INTERVAL
+)
+
+
+# ---- app and lifespan -------------------------------------------------------------------------
+T = TypeVar("T")
+proxies: dict[str, ActorProxyFactory] = {}
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
+    # Blocks until the sidecar answers (the SDK's DAPR_HEALTH_TIMEOUT).
+    await dapr_actor.register_actor(
+        ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
+    )
+    proxies["default"] = ActorProxyFactory(
+        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
+    )
+    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
+    yield
+
+
+app = FastAPI(title="ChatAgent", lifespan=lifespan)
+dapr_actor = DaprActor(app)
+
+
+def chat_agent(actor_id: str) -> ActorProxy:
+    return ActorProxy.create(ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxies["default"])
+
+
+async def call_actor(actor_id: str, call: Callable[[ActorProxy], Awaitable[T]]) -> T:
+    """Run one actor call and turn each way it can fail into a clear HTTP error."""
+    try:
+        return await call(chat_agent(actor_id))
+    except aiohttp.ClientConnectionError as err:
+        raise HTTPException(
+            503,
+            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
+            "`uv run daprlab up <step>` starts it with the app",
+        ) from err
+    except TimeoutError as err:
+        raise HTTPException(
+            504, f"{ACTOR_TYPE} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
+        ) from err
+    except DaprInternalError as err:
+        details = err.as_dict()
+        if "did not find address for actor" in (details["message"] or ""):
+            raise HTTPException(
+                503,
+                f"no host for {ACTOR_TYPE} {actor_id}: is the placement service running and "
+                f"the actor state store configured? ({details['message']})",
+            ) from err
+        raise HTTPException(
+            500, f"{ACTOR_TYPE} {actor_id} failed: {details['errorCode']}: {details['message']}"
+        ) from err
+
+
+# ---- routes -----------------------------------------------------------------------------------
+@app.post("/chat/{actor_id}", response_model=ChatReply)
+async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
+    reply = await call_actor(actor_id, lambda agent: agent.ProcessMessage(message.model_dump()))
+    return ChatReply(actor_id=actor_id, reply=Message(**reply))
+
+
+@app.get("/chat/{actor_id}/history", response_model=History)
+async def history(actor_id: ActorIdParam) -> History:
+    messages = await call_actor(actor_id, lambda agent: agent.GetConversationHistory())
+    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
+
+
+# >>> feature: 01_actor_timers
+@app.get("/chat/{actor_id}/timer", response_model=TimerStatus)
+async def timer_status(actor_id: ActorIdParam) -> TimerStatus:
+    return TimerStatus(**await call_actor(actor_id, lambda agent: agent.GetTimerStatus()))
+
+
+@app.delete("/chat/{actor_id}/timer", response_model=TimerStatus)
+async def stop_timer(actor_id: ActorIdParam) -> TimerStatus:
+    return TimerStatus(**await call_actor(actor_id, lambda agent: agent.StopTimer()))
+
+
+# <<< feature

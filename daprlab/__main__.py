@@ -1,0 +1,5 @@
+import sys
+
+from daprlab.cli import main
+
+sys.exit(main())

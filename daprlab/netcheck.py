@@ -1,0 +1,54 @@
+"""Small, dependency-free checks of loopback services: ports, HTTP status, Redis PING."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+CHECK_TIMEOUT_SECONDS = 1.0
+
+
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(CHECK_TIMEOUT_SECONDS)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def http_status(url: str) -> int | None:
+    """The HTTP status of a GET, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=CHECK_TIMEOUT_SECONDS) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def http_json(url: str) -> Any:
+    """The JSON body of a successful GET, or None."""
+    try:
+        with urllib.request.urlopen(url, timeout=CHECK_TIMEOUT_SECONDS) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def redis_ping(port: int, host: str = LOOPBACK) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=CHECK_TIMEOUT_SECONDS) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False

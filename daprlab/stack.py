@@ -1,0 +1,438 @@
+"""The real lab stack on loopback: Redis, placement, scheduler, and daprd + app per instance.
+
+One piece of code serves both the local runner (`daprlab up`) and the test harness.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daprlab import netcheck
+from daprlab.paths import COMPONENTS_DIR, step_dir
+from daprlab.runtime import Runtime
+from daprlab.wait import DeadlineExceeded, wait_for
+
+logger = logging.getLogger(__name__)
+
+APP_ID = "chat-agent"
+LOOPBACK = netcheck.LOOPBACK
+LOG_LINES_KEPT = 2000
+STOP_GRACE_SECONDS = 10
+STARTUP_TIMEOUT_SECONDS = 60
+# daprd turns /v1.0/healthz healthy only after the first placement round.
+SIDECAR_READY_TIMEOUT_SECONDS = 60
+
+LineSink = Callable[[str, str], None]
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not start or died; the message names it and says why."""
+
+
+@dataclass
+class ControlPorts:
+    redis: int
+    placement: int
+    placement_health: int
+    scheduler: int
+    scheduler_health: int
+    scheduler_etcd_client: int
+    scheduler_etcd_peer: int
+
+    @classmethod
+    def fixed(cls) -> ControlPorts:
+        """The local runner's well-known ports (Redis' and Dapr's defaults where they don't clash)."""
+        return cls(6379, 50005, 58080, 50006, 58081, 52379, 52380)
+
+    @classmethod
+    def free(cls) -> ControlPorts:
+        return cls(*(netcheck.free_port() for _ in range(7)))
+
+
+@dataclass
+class InstancePorts:
+    app: int
+    dapr_http: int
+    dapr_grpc: int
+    dapr_internal: int
+
+    @classmethod
+    def fixed(cls) -> InstancePorts:
+        return cls(8000, 3500, 50001, 50002)
+
+    @classmethod
+    def free(cls) -> InstancePorts:
+        return cls(*(netcheck.free_port() for _ in range(4)))
+
+
+class ManagedProcess:
+    """A child process in its own process group, its output read line by line."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        sink: LineSink,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
+        self.lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+        self._sink = sink
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+        except OSError as err:
+            raise StackError(f"{self.name}: cannot start {self.argv[0]}: {err.strerror}") from err
+        self._reader = threading.Thread(target=self._read, name=f"log-{self.name}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for raw in self._proc.stdout:
+            line = raw.rstrip("\n")
+            self.lines.append(line)
+            self._sink(self.name, line)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc else None
+
+    def exit_reason(self) -> str:
+        code = self.returncode
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by signal {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.alive and self._proc is not None:
+            os.killpg(self._proc.pid, sig)
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM the process group, then SIGKILL after `grace` seconds."""
+        if self._proc is None:
+            return
+        if self.alive:
+            self.signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self._proc.wait()
+        else:
+            self._proc.wait()
+        # The group may hold children (uvicorn's reloader, say) that outlived the leader.
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self._reader is not None:
+            self._reader.join(timeout=grace)
+
+
+@dataclass
+class Instance:
+    """One app replica: daprd and the step's app, with their ports and processes."""
+
+    index: int
+    ports: InstancePorts
+    app_env: dict[str, str]
+    daprd: ManagedProcess | None = None
+    app: ManagedProcess | None = None
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.index == 0 else f"-{self.index + 1}"
+
+    @property
+    def app_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.app}"
+
+    @property
+    def dapr_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.dapr_http}"
+
+
+@dataclass
+class StackConfig:
+    step: str
+    state_dir: Path
+    control_ports: ControlPorts = field(default_factory=ControlPorts.free)
+    instance_ports: list[InstancePorts] = field(default_factory=lambda: [InstancePorts.free()])
+    app_env: dict[str, str] = field(default_factory=dict)
+    # True: use a Redis already answering on the Redis port instead of starting one.
+    reuse_redis: bool = False
+    namespace: str | None = None
+    log_level: str = "info"
+
+
+class Stack:
+    def __init__(self, config: StackConfig, runtime: Runtime, sink: LineSink) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.sink = sink
+        self.step_dir = step_dir(config.step)
+        self.control: dict[str, ManagedProcess] = {}
+        self.instances = [Instance(i, p, dict(config.app_env)) for i, p in enumerate(config.instance_ports)]
+
+    # ---- what tests and the runner look at -------------------------------------------------
+    @property
+    def app_url(self) -> str:
+        return self.instances[0].app_url
+
+    @property
+    def dapr_url(self) -> str:
+        return self.instances[0].dapr_url
+
+    @property
+    def redis_port(self) -> int:
+        return self.config.control_ports.redis
+
+    def processes(self) -> list[ManagedProcess]:
+        procs = list(self.control.values())
+        for inst in self.instances:
+            procs += [p for p in (inst.daprd, inst.app) if p is not None]
+        return procs
+
+    def dead(self) -> ManagedProcess | None:
+        """The first process that has exited, if any."""
+        return next((p for p in self.processes() if p.returncode is not None), None)
+
+    # ---- start and stop --------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self.start_redis()
+            self.start_placement()
+            self.start_scheduler()
+            for inst in self.instances:
+                self.start_instance(inst)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for inst in reversed(self.instances):
+            self.stop_instance(inst)
+        for name in reversed(list(self.control)):
+            self.control.pop(name).stop()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, self.sink, env=env, cwd=cwd)
+        proc.start()
+        return proc
+
+    def _wait(self, procs: list[ManagedProcess], check: Callable[[], object], what: str, timeout: float) -> None:
+        def ready() -> object:
+            for proc in procs:
+                if not proc.alive:
+                    tail = "\n".join(list(proc.lines)[-15:])
+                    raise StackError(f"{proc.name} {proc.exit_reason()} while starting:\n{tail}")
+            return check()
+
+        try:
+            wait_for(ready, timeout, what)
+        except DeadlineExceeded as err:
+            raise StackError(f"{err}; is something else slowing it down? see the logs above") from err
+
+    def _require_free(self, name: str, ports: dict[str, int]) -> None:
+        for label, port in ports.items():
+            if netcheck.port_in_use(port):
+                raise StackError(
+                    f"port {port} ({name} {label}) is already in use: stop what listens there "
+                    f"(find it with `ss -ltnp 'sport = :{port}'`), then try again"
+                )
+
+    def start_redis(self) -> None:
+        port = self.config.control_ports.redis
+        if netcheck.port_in_use(port):
+            if self.config.reuse_redis and netcheck.redis_ping(port):
+                self.sink("redis", f"using the Redis already listening on {LOOPBACK}:{port}")
+                return
+            raise StackError(
+                f"port {port} (redis) is in use by something that is not a usable Redis: "
+                f"stop it (`ss -ltnp 'sport = :{port}'`) or start Redis there"
+            )
+        server = shutil.which("redis-server")
+        if server is None:
+            raise StackError(
+                f"Redis is not running on {LOOPBACK}:{port} and redis-server is not installed: "
+                "install it (Debian/Ubuntu: `sudo apt-get install redis-server`) or start a Redis there"
+            )
+        data = self.config.state_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [server, "--bind", LOOPBACK, "--port", str(port), "--dir", str(data)]
+        argv += ["--save", "1 1", "--appendonly", "no", "--protected-mode", "yes"]
+        proc = self._spawn("redis", argv)
+        self.control["redis"] = proc
+        self._wait([proc], lambda: netcheck.redis_ping(port), f"Redis on port {port}", STARTUP_TIMEOUT_SECONDS)
+
+    def start_placement(self) -> None:
+        ports = self.config.control_ports
+        self._require_free("placement", {"gRPC": ports.placement, "healthz": ports.placement_health})
+        argv = [
+            self.runtime.path("placement"),
+            "--port", str(ports.placement),
+            "--listen-address", LOOPBACK,
+            "--healthz-port", str(ports.placement_health),
+            "--enable-metrics=false",
+            "--log-level", self.config.log_level,
+        ]  # fmt: skip
+        proc = self._spawn("placement", argv)
+        self.control["placement"] = proc
+        url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
+        self._wait([proc], lambda: netcheck.http_status(url) == 200, "placement /healthz", STARTUP_TIMEOUT_SECONDS)
+
+    def start_scheduler(self) -> None:
+        ports = self.config.control_ports
+        self._require_free(
+            "scheduler",
+            {
+                "gRPC": ports.scheduler,
+                "healthz": ports.scheduler_health,
+                "etcd client": ports.scheduler_etcd_client,
+                "etcd peer": ports.scheduler_etcd_peer,
+            },
+        )
+        # A persistent data dir: reminders and jobs survive a scheduler restart.
+        data = self.config.state_dir / "scheduler"
+        data.mkdir(parents=True, exist_ok=True)
+        node = "dapr-scheduler-server-0"
+        argv = [
+            self.runtime.path("scheduler"),
+            "--port", str(ports.scheduler),
+            "--listen-address", LOOPBACK,
+            "--healthz-port", str(ports.scheduler_health),
+            "--enable-metrics=false",
+            "--etcd-data-dir", str(data),
+            "--initial-cluster", f"{node}=http://localhost:{ports.scheduler_etcd_peer}",
+            "--etcd-client-ports", f"{node}={ports.scheduler_etcd_client}",
+            "--log-level", self.config.log_level,
+        ]  # fmt: skip
+        proc = self._spawn("scheduler", argv, cwd=data)
+        self.control["scheduler"] = proc
+        url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
+        self._wait([proc], lambda: netcheck.http_status(url) == 200, "scheduler /healthz", STARTUP_TIMEOUT_SECONDS)
+
+    def daprd_argv(self, inst: Instance) -> list[str]:
+        ports, control = inst.ports, self.config.control_ports
+        return [
+            self.runtime.path("daprd"),
+            "--app-id", APP_ID,
+            "--app-port", str(ports.app),
+            "--app-protocol", "http",
+            "--app-channel-address", LOOPBACK,
+            "--dapr-http-port", str(ports.dapr_http),
+            "--dapr-grpc-port", str(ports.dapr_grpc),
+            "--dapr-internal-grpc-port", str(ports.dapr_internal),
+            "--dapr-listen-addresses", LOOPBACK,
+            "--placement-host-address", f"{LOOPBACK}:{control.placement}",
+            "--scheduler-host-address", f"{LOOPBACK}:{control.scheduler}",
+            "--resources-path", str(COMPONENTS_DIR),
+            "--enable-metrics=false",
+            "--log-level", self.config.log_level,
+        ]  # fmt: skip
+
+    def start_instance(self, inst: Instance) -> None:
+        """daprd first (the SDK waits for its outbound health), then the app; then readiness."""
+        self.start_sidecar(inst)
+        self.start_app(inst)
+        self.wait_ready(inst)
+
+    def start_sidecar(self, inst: Instance) -> None:
+        ports = inst.ports
+        self._require_free(
+            f"daprd{inst.suffix}",
+            {"HTTP": ports.dapr_http, "gRPC": ports.dapr_grpc, "internal gRPC": ports.dapr_internal},
+        )
+        env = {
+            # daprd exits on a host with no non-loopback address unless told which IP to use.
+            "DAPR_HOST_IP": LOOPBACK,
+            # components/statestore.yaml reads the Redis address from here (envRef).
+            "REDIS_HOST": f"{LOOPBACK}:{self.config.control_ports.redis}",
+        }
+        if self.config.namespace:
+            env["NAMESPACE"] = self.config.namespace
+        inst.daprd = self._spawn(f"daprd{inst.suffix}", self.daprd_argv(inst), env=env)
+        url = f"{inst.dapr_url}/v1.0/healthz/outbound"
+        self._wait([inst.daprd], lambda: netcheck.http_status(url) == 204, "daprd outbound health", STARTUP_TIMEOUT_SECONDS)
+
+    def start_app(self, inst: Instance) -> None:
+        self._require_free(f"app{inst.suffix}", {"HTTP": inst.ports.app})
+        argv = [
+            sys.executable, "-m", "uvicorn", "main:app",
+            "--app-dir", str(self.step_dir),
+            "--host", LOOPBACK,
+            "--port", str(inst.ports.app),
+            "--workers", "1",
+        ]  # fmt: skip
+        env = {
+            "DAPR_RUNTIME_HOST": LOOPBACK,
+            "DAPR_HTTP_PORT": str(inst.ports.dapr_http),
+            "DAPR_GRPC_PORT": str(inst.ports.dapr_grpc),
+            "PYTHONUNBUFFERED": "1",
+            **inst.app_env,
+        }
+        inst.app = self._spawn(f"app{inst.suffix}", argv, env=env, cwd=self.step_dir)
+
+    def wait_ready(self, inst: Instance) -> None:
+        procs = [p for p in (inst.daprd, inst.app) if p is not None]
+        app_health = f"{inst.app_url}/healthz"
+        self._wait(procs, lambda: netcheck.http_status(app_health) == 200, "the app's /healthz", STARTUP_TIMEOUT_SECONDS)
+        dapr_health = f"{inst.dapr_url}/v1.0/healthz"
+        self._wait(procs, lambda: netcheck.http_status(dapr_health) == 204, "daprd /v1.0/healthz (placement)", SIDECAR_READY_TIMEOUT_SECONDS)
+
+    def stop_instance(self, inst: Instance) -> None:
+        for proc in (inst.app, inst.daprd):
+            if proc is not None:
+                proc.stop()
+        inst.app = inst.daprd = None
+
+    # ---- durability drills -----------------------------------------------------------------
+    def restart_app(self, index: int = 0) -> None:
+        inst = self.instances[index]
+        if inst.app is not None:
+            inst.app.stop()
+        self.start_app(inst)
+        self.wait_ready(inst)
+
+    def restart_instance(self, index: int = 0) -> None:
+        """Stop the app and its sidecar, then start both again on the same ports."""
+        inst = self.instances[index]
+        self.stop_instance(inst)
+        self.start_instance(inst)
