@@ -12,6 +12,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 from daprlab import paths
@@ -69,10 +70,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     runtime = ensure_runtime(say=say)
     config = StackConfig(
         step=args.step,
-        state_dir=paths.LOCAL_STATE_DIR,
-        control_ports=ControlPorts.fixed(),
-        instance_ports=[InstancePorts.fixed()],
-        reuse_redis=True,
+        state_dir=args.state_dir,
+        control_ports=ControlPorts.free() if args.free_ports else ControlPorts.fixed(),
+        instance_ports=[InstancePorts.free() if args.free_ports else InstancePorts.fixed()],
+        reuse_redis=not args.free_ports,
     )
     stack = Stack(config, runtime, print_line)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -106,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run one step locally: Redis, Dapr and the app")
     up.add_argument("step", help="a step folder, e.g. 01_actor_timers")
+    up.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="let the OS pick every port (and start a private Redis) instead of 8000, 3500, ...",
+    )
+    up.add_argument(
+        "--state-dir",
+        type=Path,
+        default=paths.LOCAL_STATE_DIR,
+        help="where Redis and the scheduler keep their data (default: .lab/ in the repo)",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("runtime", help="find or build the pinned Dapr runtime").set_defaults(func=cmd_runtime)
     sub.add_parser("steps", help="list the steps").set_defaults(func=cmd_steps)

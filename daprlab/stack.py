@@ -44,6 +44,7 @@ class ControlPorts:
     redis: int
     placement: int
     placement_health: int
+    placement_raft: int
     scheduler: int
     scheduler_health: int
     scheduler_etcd_client: int
@@ -52,11 +53,11 @@ class ControlPorts:
     @classmethod
     def fixed(cls) -> ControlPorts:
         """The local runner's well-known ports (Redis' and Dapr's defaults where they don't clash)."""
-        return cls(6379, 50005, 58080, 50006, 58081, 52379, 52380)
+        return cls(6379, 50005, 58080, 8201, 50006, 58081, 52379, 52380)
 
     @classmethod
     def free(cls) -> ControlPorts:
-        return cls(*(netcheck.free_port() for _ in range(7)))
+        return cls(*(netcheck.free_port() for _ in range(8)))
 
 
 @dataclass
@@ -255,6 +256,7 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ManagedProcess:
         proc = ManagedProcess(name, argv, self.sink, env=env, cwd=cwd)
         proc.start()
+        self.sink("daprlab", f"started {name} (pid {proc.pid})")
         return proc
 
     def _wait(self, procs: list[ManagedProcess], check: Callable[[], object], what: str, timeout: float) -> None:
@@ -304,12 +306,16 @@ class Stack:
 
     def start_placement(self) -> None:
         ports = self.config.control_ports
-        self._require_free("placement", {"gRPC": ports.placement, "healthz": ports.placement_health})
+        self._require_free(
+            "placement",
+            {"gRPC": ports.placement, "healthz": ports.placement_health, "raft": ports.placement_raft},
+        )
         argv = [
             self.runtime.path("placement"),
             "--port", str(ports.placement),
             "--listen-address", LOOPBACK,
             "--healthz-port", str(ports.placement_health),
+            "--initial-cluster", f"dapr-placement-0={LOOPBACK}:{ports.placement_raft}",
             "--enable-metrics=false",
             "--log-level", self.config.log_level,
         ]  # fmt: skip

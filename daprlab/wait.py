@@ -30,3 +30,15 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise DeadlineExceeded(f"timed out after {timeout:.1f}s waiting for {what}")
         time.sleep(interval)
+
+
+def holds_for(condition: Callable[[], object], duration: float, what: str, interval: float = POLL_INTERVAL_SECONDS) -> None:
+    """Check `condition` throughout `duration` seconds; raise as soon as it is false.
+
+    For "nothing happens" claims (a stopped timer stays stopped): the window is the claim.
+    """
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        if not condition():
+            raise AssertionError(f"no longer true: {what}")
+        time.sleep(interval)

@@ -1,0 +1,140 @@
+"""pytest fixtures that run the real lab stack on free loopback ports.
+
+Load with `pytest_plugins = ["daprlab.harness"]`. Each test gets `lab`, a factory:
+`lab("01_actor_timers", app_env={...})` starts Redis, placement, scheduler, daprd and the step's
+app, and returns a RunningStack with HTTP clients for the app and the sidecar. Everything is
+stopped after the test; when a test fails, every process's output is printed.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
+from daprlab.stack import ControlPorts, InstancePorts, Stack, StackConfig
+from daprlab.wait import wait_for
+
+HTTP_TIMEOUT_SECONDS = 90
+
+
+@dataclass
+class RunningStack:
+    stack: Stack
+    app: httpx.Client
+    sidecar: httpx.Client
+    log: list[str] = field(default_factory=list)
+
+    def logs(self, process: str) -> list[str]:
+        """Lines printed so far by one process (e.g. "app", "daprd")."""
+        prefix = f"{process}| "
+        return [line[len(prefix) :] for line in list(self.log) if line.startswith(prefix)]
+
+    def wait_for_log(self, process: str, pattern: str, timeout: float, count: int = 1) -> list[str]:
+        """Wait until `pattern` (a regex) matched `count` lines of `process`; return the matches."""
+        regex = re.compile(pattern)
+
+        def matches() -> list[str] | None:
+            found = [line for line in self.logs(process) if regex.search(line)]
+            return found if len(found) >= count else None
+
+        return wait_for(matches, timeout, f"{count} x /{pattern}/ in the {process} log")
+
+    def metadata(self) -> dict:
+        resp = self.sidecar.get("/v1.0/metadata")
+        resp.raise_for_status()
+        return resp.json()
+
+    def active_actors(self, actor_type: str) -> int:
+        """How many actors of a type the sidecar holds active right now."""
+        for entry in self.metadata().get("actorRuntime", {}).get("activeActors", []):
+            if entry["type"] == actor_type:
+                return int(entry.get("count", 0))  # protobuf JSON leaves out a zero count
+        return 0
+
+    def restart_app(self) -> None:
+        self.stack.restart_app()
+
+    def restart_app_and_sidecar(self) -> None:
+        self.stack.restart_instance()
+
+
+def _clients(stack: Stack) -> tuple[httpx.Client, httpx.Client]:
+    return (
+        httpx.Client(base_url=stack.app_url, timeout=HTTP_TIMEOUT_SECONDS),
+        httpx.Client(base_url=stack.dapr_url, timeout=HTTP_TIMEOUT_SECONDS),
+    )
+
+
+@pytest.fixture(scope="session")
+def dapr_runtime() -> Runtime:
+    """The pinned runtime; built from the Go module proxy on first use where Go is installed."""
+    try:
+        return ensure_runtime(say=lambda line: print(f"daprlab | {line}", flush=True))
+    except RuntimeMissing as err:
+        pytest.fail(str(err), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report = yield
+    if report.failed:
+        item.stash.setdefault(_failed_key, True)
+    return report
+
+
+_failed_key = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def lab(
+    request: pytest.FixtureRequest, dapr_runtime: Runtime
+) -> Iterator[Callable[..., RunningStack]]:
+    started: list[RunningStack] = []
+    scratch = tempfile.TemporaryDirectory(prefix="daprlab-")
+
+    def start(
+        step: str,
+        app_env: dict[str, str] | None = None,
+        instances: int = 1,
+        namespace: str | None = None,
+    ) -> RunningStack:
+        log: list[str] = []
+        name = f"stack{len(started) + 1}"
+
+        def sink(process: str, line: str) -> None:
+            log.append(f"{process}| {line}")
+
+        config = StackConfig(
+            step=step,
+            state_dir=Path(scratch.name) / name,
+            control_ports=ControlPorts.free(),
+            instance_ports=[InstancePorts.free() for _ in range(instances)],
+            app_env=dict(app_env or {}),
+            namespace=namespace,
+        )
+        stack = Stack(config, dapr_runtime, sink)
+        app, sidecar = _clients(stack)
+        running = RunningStack(stack, app, sidecar, log)
+        started.append(running)
+        stack.start()
+        return running
+
+    try:
+        yield start
+    finally:
+        for running in reversed(started):
+            running.app.close()
+            running.sidecar.close()
+            running.stack.stop()
+        if request.node.stash.get(_failed_key, False):
+            for number, running in enumerate(started, 1):
+                print(f"\n===== output of stack {number} ({running.stack.config.step}) =====")
+                print("\n".join(running.log))
+        scratch.cleanup()

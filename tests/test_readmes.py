@@ -1,0 +1,73 @@
+"""Every README stays true: sections, curl paths, quoted defaults, log lines and links."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+
+from daprlab.paths import REPO_ROOT, step_dir, steps
+from tests import readme_check
+from tests.steps import load_step
+
+STEPS = steps()
+
+
+def readme(step: str) -> str:
+    return (step_dir(step) / "README.md").read_text()
+
+
+def route_matches(route: APIRoute, method: str, path: str) -> bool:
+    pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"
+    return method in route.methods and re.match(pattern, path) is not None
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_readme_has_the_fixed_sections_in_order(step: str) -> None:
+    assert readme_check.headings(readme(step)) == readme_check.SECTIONS
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_readme_curl_paths_exist_as_routes(step: str) -> None:
+    app = load_step(step).app
+    routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    exchanges = readme_check.exchanges(readme(step))
+    assert exchanges, f"{step}/README.md has no curl command"
+    for exchange in exchanges:
+        for method, port, path in readme_check.curl_routes(exchange.command):
+            if port == "3500":
+                assert path.startswith("/v1.0/"), exchange.command
+                continue
+            assert any(route_matches(r, method, path) for r in routes), f"{method} {path} is not a route"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_readme_defaults_match_the_code(step: str) -> None:
+    code = (step_dir(step) / "main.py").read_text()
+    defaults = readme_check.env_defaults(readme(step))
+    assert defaults, f"{step}/README.md has no settings table"
+    for name, value in defaults.items():
+        assert f'os.environ.get("{name}", "{value}")' in code, f"{name} default {value!r} not in code"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_readme_log_lines_come_from_the_code(step: str) -> None:
+    patterns = readme_check.log_patterns((step_dir(step) / "main.py").read_text())
+    lines = readme_check.log_lines(readme(step))
+    assert lines, f"{step}/README.md quotes no log line"
+    for line in lines:
+        assert any(p.search(line) for p in patterns), f"log line not produced by the code: {line}"
+
+
+@pytest.mark.parametrize("folder", [*STEPS, "."])
+def test_readme_links_resolve(folder: str) -> None:
+    base = REPO_ROOT / folder
+    for target in readme_check.relative_links((base / "README.md").read_text(), base):
+        assert target.exists(), f"{folder}/README.md links to missing {target}"
+
+
+def test_root_readme_maps_every_step() -> None:
+    text = (REPO_ROOT / "README.md").read_text()
+    for step in STEPS:
+        assert f"[{step}]({step}/)" in text or f"]({step}/README.md)" in text, step

@@ -1,0 +1,146 @@
+"""The local runner (`daprlab up`): it serves a step, and one dead process stops them all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daprlab.netcheck import LOOPBACK
+from daprlab.paths import REPO_ROOT
+from daprlab.runtime import Runtime
+from daprlab.stack import ControlPorts, InstancePorts, Stack, StackConfig, StackError
+from daprlab.wait import wait_for
+
+pytestmark = pytest.mark.e2e
+STARTUP_SECONDS = 90
+SHUTDOWN_SECONDS = 30
+PROCESS_NAMES = ["redis", "placement", "scheduler", "daprd", "app"]
+
+
+@dataclass
+class Runner:
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    def read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def find(self, pattern: str) -> re.Match[str] | None:
+        regex = re.compile(pattern)
+        return next((m for line in list(self.lines) if (m := regex.search(line))), None)
+
+    def children(self) -> dict[str, int]:
+        """The runner's child processes, by name, from its "started NAME (pid N)" lines."""
+        found = {}
+        for line in list(self.lines):
+            if match := re.search(r"daprlab\s*\| started (\S+) \(pid (\d+)\)", line):
+                found[match.group(1)] = int(match.group(2))
+        return found
+
+
+@pytest.fixture
+def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daprlab", "up", "01_actor_timers", "--free-ports", "--state-dir", str(tmp_path)],
+        cwd=tmp_path,  # works from any current directory
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    running = Runner(proc)
+    reader = threading.Thread(target=running.read, daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: running.find(r"ready: API docs") or proc.poll() is not None, STARTUP_SECONDS, "the runner")
+        assert proc.poll() is None, "\n".join(running.lines)
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=SHUTDOWN_SECONDS)
+        reader.join(timeout=SHUTDOWN_SECONDS)
+        print("\n".join(running.lines))
+
+
+def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
+    docs = runner.find(r"API docs\s+(http://\S+)/docs")
+    assert docs
+    base = docs.group(1)
+    assert httpx.get(f"{base}/docs").status_code == 200
+    reply = httpx.post(f"{base}/chat/runner", json={"content": "hi"}, timeout=30)
+    assert reply.json()["reply"]["content"] == "You said: hi"
+    children = runner.children()
+    assert set(children) == set(PROCESS_NAMES)
+
+    runner.proc.send_signal(signal.SIGINT)
+    assert runner.proc.wait(timeout=SHUTDOWN_SECONDS) == 130
+    for pid in children.values():
+        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), SHUTDOWN_SECONDS, f"pid {pid} to exit")
+
+
+@pytest.mark.parametrize("victim", PROCESS_NAMES)
+def test_killing_one_process_stops_the_rest_and_names_it(runner: Runner, victim: str) -> None:
+    children = runner.children()
+    os.kill(children[victim], signal.SIGKILL)
+
+    assert runner.proc.wait(timeout=SHUTDOWN_SECONDS) == 1
+    wait_for(lambda: runner.find(r"daprlab\s*\| stopped"), SHUTDOWN_SECONDS, "the runner's last line")
+    assert runner.find(rf"daprlab\s*\| {victim} killed by signal SIGKILL; stopping the rest")
+    for pid in children.values():
+        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), SHUTDOWN_SECONDS, f"pid {pid} to exit")
+
+
+def test_port_in_use_is_named_with_the_fix(tmp_path: Path, dapr_runtime: Runtime) -> None:
+    with socket.socket() as squatter:
+        squatter.bind((LOOPBACK, 0))
+        squatter.listen()
+        ports = ControlPorts.free()
+        ports.placement = squatter.getsockname()[1]
+        stack = Stack(StackConfig("01_actor_timers", tmp_path, control_ports=ports), dapr_runtime, print)
+        with pytest.raises(StackError, match=rf"port {ports.placement} \(placement gRPC\) is already in use.*ss -ltnp"):
+            stack.start()
+        assert stack.processes() == []
+
+
+def test_missing_redis_server_says_how_to_install_it(
+    tmp_path: Path, dapr_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    stack = Stack(StackConfig("01_actor_timers", tmp_path), dapr_runtime, print)
+    with pytest.raises(StackError, match=r"redis-server is not installed: install it .*apt-get install redis-server"):
+        stack.start()
+
+
+def test_missing_binary_is_named(tmp_path: Path, dapr_runtime: Runtime) -> None:
+    broken = Runtime(dapr_runtime.version, tmp_path / "nowhere")
+    stack = Stack(StackConfig("01_actor_timers", tmp_path), broken, print)
+    with pytest.raises(StackError, match=r"placement: cannot start .*nowhere/placement: No such file"):
+        stack.start()
+    assert all(not p.alive for p in stack.processes())
+
+
+def test_unknown_step_lists_the_valid_ones() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "daprlab", "up", "01_timers"], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert out.returncode == 2
+    assert "unknown step '01_timers'; valid steps: 01_actor_timers" in out.stdout
+
+
+def test_instance_ports_are_distinct() -> None:
+    ports = [*vars(ControlPorts.free()).values(), *vars(InstancePorts.free()).values()]
+    assert len(set(ports)) == len(ports)

@@ -1,0 +1,35 @@
+"""The four main.py files are the same base agent: only the marked feature blocks differ."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from daprlab.paths import steps, step_dir
+
+FEATURE_BLOCK = re.compile(r"^[ \t]*# >>> feature: (\S+)\n.*?^[ \t]*# <<< feature\n", re.S | re.M)
+EXPECTED_STEPS = ["01_actor_timers", "02_actor_reminders", "03_actor_reentrancy", "04_runtime_config"]
+
+
+def source(step: str) -> str:
+    return (step_dir(step) / "main.py").read_text()
+
+
+def test_the_four_steps_exist() -> None:
+    assert steps() == EXPECTED_STEPS
+
+
+@pytest.mark.parametrize("step", EXPECTED_STEPS)
+def test_feature_blocks_are_named_after_their_step(step: str) -> None:
+    names = FEATURE_BLOCK.findall(source(step))
+    assert names, f"{step}/main.py has no feature block"
+    assert set(names) == {step}
+    assert source(step).count("# >>> feature") == source(step).count("# <<< feature")
+
+
+def test_removing_feature_blocks_leaves_the_same_base() -> None:
+    bases = {step: FEATURE_BLOCK.sub("", source(step)) for step in EXPECTED_STEPS}
+    first = bases[EXPECTED_STEPS[0]]
+    for step, base in bases.items():
+        assert base == first, f"{step}/main.py differs from {EXPECTED_STEPS[0]} outside its feature blocks"
