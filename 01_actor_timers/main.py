@@ -7,9 +7,13 @@ Run: `uv run daprlab up 01_actor_timers`, then open http://127.0.0.1:8000/docs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+
+# >>> feature: 01_actor_timers
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -27,14 +31,11 @@ from fastapi import FastAPI, HTTPException
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, field_validator
 
-# >>> feature: 01_actor_timers
-import time
-
 # <<< feature
 
 # ---- constants --------------------------------------------------------------------------------
 logging.basicConfig(
-    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:\t%(message)s"
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
 )
 logger = logging.getLogger("chat_agent")
 
@@ -50,6 +51,7 @@ ACTOR_SCAN_INTERVAL = timedelta(seconds=int(os.environ.get("ACTOR_SCAN_INTERVAL_
 # How long an HTTP request waits for the actor before answering 504.
 ACTOR_CALL_TIMEOUT_SECONDS = int(os.environ.get("ACTOR_CALL_TIMEOUT_SECONDS", "30"))
 SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
+SIDECAR_CHECK_TIMEOUT_SECONDS = 1
 
 # >>> feature: 01_actor_timers
 TIMER_NAME = "report-message-count"
@@ -87,7 +89,9 @@ class History(BaseModel):
     messages: list[Message]
 
 
-ActorIdParam = Annotated[str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")]
+ActorIdParam = Annotated[
+    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
+]
 
 
 # >>> feature: 01_actor_timers
@@ -170,7 +174,9 @@ class ChatAgent(Actor, ChatAgentInterface):
     async def process_message(self, message: dict) -> dict:
         history = await self._load_history()
         reply = {"role": "assistant", "content": compose_reply(message["content"])}
-        history = trim_history([*history, {"role": message["role"], "content": message["content"]}, reply])
+        history = trim_history(
+            [*history, {"role": message["role"], "content": message["content"]}, reply]
+        )
         await self._state_manager.set_state(HISTORY_KEY, history)
         await self._state_manager.save_state()
         logger.info("%s %s recorded message %d", ACTOR_TYPE, self.id.id, len(history) - 1)
@@ -193,7 +199,9 @@ class ChatAgent(Actor, ChatAgentInterface):
     async def report_message_count(self, _state: Any) -> None:
         self._ticks += 1
         count = len(await self._load_history())
-        logger.info("timer tick %d: %s %s has %d messages", self._ticks, ACTOR_TYPE, self.id.id, count)
+        logger.info(
+            "timer tick %d: %s %s has %d messages", self._ticks, ACTOR_TYPE, self.id.id, count
+        )
 
     async def get_timer_status(self) -> dict:
         seconds_left = max(0, round(self._timer_deadline - time.monotonic()))
@@ -224,10 +232,18 @@ T = TypeVar("T")
 proxies: dict[str, ActorProxyFactory] = {}
 
 
-@asynccontextmanager
-async def lifespan(_app: FastAPI):
-    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
-    # Blocks until the sidecar answers (the SDK's DAPR_HEALTH_TIMEOUT).
+async def sidecar_ready() -> bool:
+    """True once daprd answers; the SDK's own wait would block the event loop instead."""
+    try:
+        async with aiohttp.ClientSession() as session:
+            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
+            async with session.get(f"{SIDECAR_URL}/v1.0/healthz/outbound", timeout=timeout) as resp:
+                return resp.status < 300
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def register_actors() -> None:
     await dapr_actor.register_actor(
         ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
     )
@@ -235,7 +251,32 @@ async def lifespan(_app: FastAPI):
         message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
     )
     logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
+
+
+async def register_when_sidecar_is_up() -> None:
+    logger.warning(
+        "no Dapr sidecar at %s yet: /chat answers 503 until one is up. "
+        "Start the app with its sidecar: `uv run daprlab up <step>`",
+        SIDECAR_URL,
+    )
+    while not await sidecar_ready():
+        await asyncio.sleep(SIDECAR_CHECK_TIMEOUT_SECONDS)
+    await register_actors()
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
+    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
+    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
+    waiting = None
+    if await sidecar_ready():
+        await register_actors()
+    else:
+        waiting = asyncio.create_task(register_when_sidecar_is_up())
     yield
+    if waiting is not None:
+        waiting.cancel()
 
 
 app = FastAPI(title="ChatAgent", lifespan=lifespan)
@@ -243,6 +284,12 @@ dapr_actor = DaprActor(app)
 
 
 def chat_agent(actor_id: str) -> ActorProxy:
+    if "default" not in proxies:
+        raise HTTPException(
+            503,
+            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
+            "(`uv run daprlab up <step>`)",
+        )
     return ActorProxy.create(ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxies["default"])
 
 
@@ -262,6 +309,11 @@ async def call_actor(actor_id: str, call: Callable[[ActorProxy], Awaitable[T]]) 
         ) from err
     except DaprInternalError as err:
         details = err.as_dict()
+        if "TimeoutError" in (details["message"] or ""):
+            # The actor itself gave up waiting on another actor (see step 03).
+            raise HTTPException(
+                504, f"{ACTOR_TYPE} {actor_id} timed out: {details['message']}"
+            ) from err
         if "did not find address for actor" in (details["message"] or ""):
             raise HTTPException(
                 503,

@@ -1,9 +1,9 @@
 """`daprlab`: provision the Dapr runtime and run one step of the lab locally.
 
-    daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app, with logs
-    daprlab runtime                # find or build the pinned daprd/placement/scheduler
-    daprlab steps                  # list the steps
-    daprlab pins                   # print the pinned versions
+daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app, with logs
+daprlab runtime                # find or build the pinned daprd/placement/scheduler
+daprlab steps                  # list the steps
+daprlab pins                   # print the pinned versions
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from types import FrameType
 
 from daprlab import paths
 from daprlab.runtime import RuntimeMissing, ensure_runtime
-from daprlab.stack import ControlPorts, InstancePorts, ManagedProcess, Stack, StackConfig, StackError
+from daprlab.stack import (
+    ControlPorts,
+    InstancePorts,
+    ManagedProcess,
+    Stack,
+    StackConfig,
+    StackError,
+)
 from daprlab.versions import pins
 from daprlab.wait import wait_for
 
@@ -83,9 +90,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start()
         say(f"ready: API docs   {stack.app_url}/docs")
         say(f"       sidecar    {stack.dapr_url}/v1.0/metadata")
-        say(f"       try it     curl -X POST {stack.app_url}/chat/alice -H 'Content-Type: application/json' -d '{{\"content\": \"hello\"}}'")
+        say(
+            f"       try it     curl -X POST {stack.app_url}/chat/alice "
+            "-H 'Content-Type: application/json' -d '{\"content\": \"hello\"}'"
+        )
         say("press Ctrl-C to stop everything")
-        dead: ManagedProcess = wait_for(stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS)
+        dead: ManagedProcess = wait_for(
+            stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS
+        )
         say(f"{dead.name} {dead.exit_reason()}; stopping the rest. Its last lines:")
         for line in list(dead.lines)[-10:]:
             print_line(dead.name, line)
@@ -119,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         help="where Redis and the scheduler keep their data (default: .lab/ in the repo)",
     )
     up.set_defaults(func=cmd_up)
-    sub.add_parser("runtime", help="find or build the pinned Dapr runtime").set_defaults(func=cmd_runtime)
+    sub.add_parser("runtime", help="find or build the pinned Dapr runtime").set_defaults(
+        func=cmd_runtime
+    )
     sub.add_parser("steps", help="list the steps").set_defaults(func=cmd_steps)
     sub.add_parser("pins", help="print the pinned versions").set_defaults(func=cmd_pins)
     args = parser.parse_args(argv)

@@ -26,7 +26,9 @@ def cache_dir() -> Path:
 def steps() -> list[str]:
     """Names of the step folders, in order (the folders are the source of truth)."""
     return sorted(
-        p.name for p in REPO_ROOT.iterdir() if STEP_PATTERN.match(p.name) and (p / "main.py").is_file()
+        p.name
+        for p in REPO_ROOT.iterdir()
+        if STEP_PATTERN.match(p.name) and (p / "main.py").is_file()
     )
 
 

@@ -52,7 +52,7 @@ class ControlPorts:
 
     @classmethod
     def fixed(cls) -> ControlPorts:
-        """The local runner's well-known ports (Redis' and Dapr's defaults where they don't clash)."""
+        """The local runner's ports: Redis' and Dapr's defaults where they don't clash."""
         return cls(6379, 50005, 58080, 8201, 50006, 58081, 52379, 52380)
 
     @classmethod
@@ -210,7 +210,9 @@ class Stack:
         self.sink = sink
         self.step_dir = step_dir(config.step)
         self.control: dict[str, ManagedProcess] = {}
-        self.instances = [Instance(i, p, dict(config.app_env)) for i, p in enumerate(config.instance_ports)]
+        self.instances = [
+            Instance(i, p, dict(config.app_env)) for i, p in enumerate(config.instance_ports)
+        ]
 
     # ---- what tests and the runner look at -------------------------------------------------
     @property
@@ -253,13 +255,17 @@ class Stack:
         for name in reversed(list(self.control)):
             self.control.pop(name).stop()
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ManagedProcess:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> ManagedProcess:
         proc = ManagedProcess(name, argv, self.sink, env=env, cwd=cwd)
         proc.start()
         self.sink("daprlab", f"started {name} (pid {proc.pid})")
         return proc
 
-    def _wait(self, procs: list[ManagedProcess], check: Callable[[], object], what: str, timeout: float) -> None:
+    def _wait(
+        self, procs: list[ManagedProcess], check: Callable[[], object], what: str, timeout: float
+    ) -> None:
         def ready() -> object:
             for proc in procs:
                 if not proc.alive:
@@ -270,7 +276,9 @@ class Stack:
         try:
             wait_for(ready, timeout, what)
         except DeadlineExceeded as err:
-            raise StackError(f"{err}; is something else slowing it down? see the logs above") from err
+            raise StackError(
+                f"{err}; is something else slowing it down? see the logs above"
+            ) from err
 
     def _require_free(self, name: str, ports: dict[str, int]) -> None:
         for label, port in ports.items():
@@ -294,7 +302,8 @@ class Stack:
         if server is None:
             raise StackError(
                 f"Redis is not running on {LOOPBACK}:{port} and redis-server is not installed: "
-                "install it (Debian/Ubuntu: `sudo apt-get install redis-server`) or start a Redis there"
+                "install it (Debian/Ubuntu: `sudo apt-get install redis-server`) "
+                "or start a Redis there"
             )
         data = self.config.state_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
@@ -302,13 +311,22 @@ class Stack:
         argv += ["--save", "1 1", "--appendonly", "no", "--protected-mode", "yes"]
         proc = self._spawn("redis", argv)
         self.control["redis"] = proc
-        self._wait([proc], lambda: netcheck.redis_ping(port), f"Redis on port {port}", STARTUP_TIMEOUT_SECONDS)
+        self._wait(
+            [proc],
+            lambda: netcheck.redis_ping(port),
+            f"Redis on port {port}",
+            STARTUP_TIMEOUT_SECONDS,
+        )
 
     def start_placement(self) -> None:
         ports = self.config.control_ports
         self._require_free(
             "placement",
-            {"gRPC": ports.placement, "healthz": ports.placement_health, "raft": ports.placement_raft},
+            {
+                "gRPC": ports.placement,
+                "healthz": ports.placement_health,
+                "raft": ports.placement_raft,
+            },
         )
         argv = [
             self.runtime.path("placement"),
@@ -322,7 +340,12 @@ class Stack:
         proc = self._spawn("placement", argv)
         self.control["placement"] = proc
         url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
-        self._wait([proc], lambda: netcheck.http_status(url) == 200, "placement /healthz", STARTUP_TIMEOUT_SECONDS)
+        self._wait(
+            [proc],
+            lambda: netcheck.http_status(url) == 200,
+            "placement /healthz",
+            STARTUP_TIMEOUT_SECONDS,
+        )
 
     def start_scheduler(self) -> None:
         ports = self.config.control_ports
@@ -353,7 +376,12 @@ class Stack:
         proc = self._spawn("scheduler", argv, cwd=data)
         self.control["scheduler"] = proc
         url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
-        self._wait([proc], lambda: netcheck.http_status(url) == 200, "scheduler /healthz", STARTUP_TIMEOUT_SECONDS)
+        self._wait(
+            [proc],
+            lambda: netcheck.http_status(url) == 200,
+            "scheduler /healthz",
+            STARTUP_TIMEOUT_SECONDS,
+        )
 
     def daprd_argv(self, inst: Instance) -> list[str]:
         ports, control = inst.ports, self.config.control_ports
@@ -384,7 +412,11 @@ class Stack:
         ports = inst.ports
         self._require_free(
             f"daprd{inst.suffix}",
-            {"HTTP": ports.dapr_http, "gRPC": ports.dapr_grpc, "internal gRPC": ports.dapr_internal},
+            {
+                "HTTP": ports.dapr_http,
+                "gRPC": ports.dapr_grpc,
+                "internal gRPC": ports.dapr_internal,
+            },
         )
         env = {
             # daprd exits on a host with no non-loopback address unless told which IP to use.
@@ -396,7 +428,12 @@ class Stack:
             env["NAMESPACE"] = self.config.namespace
         inst.daprd = self._spawn(f"daprd{inst.suffix}", self.daprd_argv(inst), env=env)
         url = f"{inst.dapr_url}/v1.0/healthz/outbound"
-        self._wait([inst.daprd], lambda: netcheck.http_status(url) == 204, "daprd outbound health", STARTUP_TIMEOUT_SECONDS)
+        self._wait(
+            [inst.daprd],
+            lambda: netcheck.http_status(url) == 204,
+            "daprd outbound health",
+            STARTUP_TIMEOUT_SECONDS,
+        )
 
     def start_app(self, inst: Instance) -> None:
         self._require_free(f"app{inst.suffix}", {"HTTP": inst.ports.app})
@@ -419,9 +456,19 @@ class Stack:
     def wait_ready(self, inst: Instance) -> None:
         procs = [p for p in (inst.daprd, inst.app) if p is not None]
         app_health = f"{inst.app_url}/healthz"
-        self._wait(procs, lambda: netcheck.http_status(app_health) == 200, "the app's /healthz", STARTUP_TIMEOUT_SECONDS)
+        self._wait(
+            procs,
+            lambda: netcheck.http_status(app_health) == 200,
+            "the app's /healthz",
+            STARTUP_TIMEOUT_SECONDS,
+        )
         dapr_health = f"{inst.dapr_url}/v1.0/healthz"
-        self._wait(procs, lambda: netcheck.http_status(dapr_health) == 204, "daprd /v1.0/healthz (placement)", SIDECAR_READY_TIMEOUT_SECONDS)
+        self._wait(
+            procs,
+            lambda: netcheck.http_status(dapr_health) == 204,
+            "daprd /v1.0/healthz (placement)",
+            SIDECAR_READY_TIMEOUT_SECONDS,
+        )
 
     def stop_instance(self, inst: Instance) -> None:
         for proc in (inst.app, inst.daprd):

@@ -32,7 +32,12 @@ def wait_for(
         time.sleep(interval)
 
 
-def holds_for(condition: Callable[[], object], duration: float, what: str, interval: float = POLL_INTERVAL_SECONDS) -> None:
+def holds_for(
+    condition: Callable[[], object],
+    duration: float,
+    what: str,
+    interval: float = POLL_INTERVAL_SECONDS,
+) -> None:
     """Check `condition` throughout `duration` seconds; raise as soon as it is false.
 
     For "nothing happens" claims (a stopped timer stays stopped): the window is the claim.

@@ -24,9 +24,13 @@ def test_timer_ticks_at_the_configured_period_and_stops(lab) -> None:
     running = lab(STEP, app_env={"TIMER_PERIOD_SECONDS": str(PERIOD), "TIMER_TTL_SECONDS": "60"})
     assert running.app.post("/chat/ticker", json={"content": "hi"}).status_code == 200
 
-    wait_for(lambda: timer(running, "ticker")["ticks_this_activation"] >= 1, SLACK, "the first tick")
+    wait_for(
+        lambda: timer(running, "ticker")["ticks_this_activation"] >= 1, SLACK, "the first tick"
+    )
     first = time.monotonic()
-    wait_for(lambda: timer(running, "ticker")["ticks_this_activation"] >= 4, SLACK, "three more ticks")
+    wait_for(
+        lambda: timer(running, "ticker")["ticks_this_activation"] >= 4, SLACK, "three more ticks"
+    )
     elapsed = time.monotonic() - first
     assert 3 * PERIOD * 0.7 <= elapsed <= 3 * PERIOD + 2, elapsed
     running.wait_for_log("app", r"timer tick 4: ChatAgent ticker has 2 messages", SLACK)
@@ -56,18 +60,29 @@ def test_timer_keeps_the_actor_active_until_its_ttl_then_it_can_go_idle(lab) -> 
     deactivated = r"ChatAgent busy deactivated"
 
     # Longer than the idle timeout, but the timer keeps firing: the actor stays active.
-    holds_for(lambda: not running.logs("app") or not any(
-        "busy deactivated" in line for line in running.logs("app")
-    ), ttl - 2, "the actor stays active while its timer runs")
+    holds_for(
+        lambda: (
+            not running.logs("app")
+            or not any("busy deactivated" in line for line in running.logs("app"))
+        ),
+        ttl - 2,
+        "the actor stays active while its timer runs",
+    )
     assert running.active_actors("ChatAgent") == 1
 
     running.wait_for_log("app", deactivated, ttl + idle + SLACK)
-    wait_for(lambda: running.active_actors("ChatAgent") == 0, SLACK, "the sidecar to drop the actor")
+    wait_for(
+        lambda: running.active_actors("ChatAgent") == 0, SLACK, "the sidecar to drop the actor"
+    )
 
     # A new activation: no timer, tick count from zero, history intact.
     status = timer(running, "busy")
     assert status == {**status, "running": False, "ticks_this_activation": 0}
-    holds_for(lambda: timer(running, "busy")["ticks_this_activation"] == 0, 3 * PERIOD, "no timer after deactivation")
+    holds_for(
+        lambda: timer(running, "busy")["ticks_this_activation"] == 0,
+        3 * PERIOD,
+        "no timer after deactivation",
+    )
     assert len(running.app.get("/chat/busy/history").json()["messages"]) == 2
 
 
@@ -78,8 +93,16 @@ def test_restarting_app_and_sidecar_drops_the_timer(lab) -> None:
 
     running.restart_app_and_sidecar()
 
-    assert timer(running, "restart") == {**timer(running, "restart"), "running": False, "ticks_this_activation": 0}
-    holds_for(lambda: timer(running, "restart")["ticks_this_activation"] == 0, 3 * PERIOD, "no tick after restart")
+    assert timer(running, "restart") == {
+        **timer(running, "restart"),
+        "running": False,
+        "ticks_this_activation": 0,
+    }
+    holds_for(
+        lambda: timer(running, "restart")["ticks_this_activation"] == 0,
+        3 * PERIOD,
+        "no tick after restart",
+    )
 
 
 def test_restarting_only_the_app_keeps_the_sidecars_timer_firing(lab) -> None:

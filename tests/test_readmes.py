@@ -39,7 +39,9 @@ def test_readme_curl_paths_exist_as_routes(step: str) -> None:
             if port == "3500":
                 assert path.startswith("/v1.0/"), exchange.command
                 continue
-            assert any(route_matches(r, method, path) for r in routes), f"{method} {path} is not a route"
+            assert any(route_matches(r, method, path) for r in routes), (
+                f"{method} {path} is not a route"
+            )
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -48,7 +50,9 @@ def test_readme_defaults_match_the_code(step: str) -> None:
     defaults = readme_check.env_defaults(readme(step))
     assert defaults, f"{step}/README.md has no settings table"
     for name, value in defaults.items():
-        assert f'os.environ.get("{name}", "{value}")' in code, f"{name} default {value!r} not in code"
+        assert f'os.environ.get("{name}", "{value}")' in code, (
+            f"{name} default {value!r} not in code"
+        )
 
 
 @pytest.mark.parametrize("step", STEPS)

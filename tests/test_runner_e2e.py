@@ -54,7 +54,16 @@ class Runner:
 @pytest.fixture
 def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daprlab", "up", "01_actor_timers", "--free-ports", "--state-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "daprlab",
+            "up",
+            "01_actor_timers",
+            "--free-ports",
+            "--state-dir",
+            str(tmp_path),
+        ],
         cwd=tmp_path,  # works from any current directory
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -65,7 +74,11 @@ def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
     reader = threading.Thread(target=running.read, daemon=True)
     reader.start()
     try:
-        wait_for(lambda: running.find(r"ready: API docs") or proc.poll() is not None, STARTUP_SECONDS, "the runner")
+        wait_for(
+            lambda: running.find(r"ready: API docs") or proc.poll() is not None,
+            STARTUP_SECONDS,
+            "the runner",
+        )
         assert proc.poll() is None, "\n".join(running.lines)
         yield running
     finally:
@@ -89,7 +102,11 @@ def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
     runner.proc.send_signal(signal.SIGINT)
     assert runner.proc.wait(timeout=SHUTDOWN_SECONDS) == 130
     for pid in children.values():
-        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), SHUTDOWN_SECONDS, f"pid {pid} to exit")
+        wait_for(
+            lambda pid=pid: not Path(f"/proc/{pid}").exists(),
+            SHUTDOWN_SECONDS,
+            f"pid {pid} to exit",
+        )
 
 
 @pytest.mark.parametrize("victim", PROCESS_NAMES)
@@ -98,10 +115,16 @@ def test_killing_one_process_stops_the_rest_and_names_it(runner: Runner, victim:
     os.kill(children[victim], signal.SIGKILL)
 
     assert runner.proc.wait(timeout=SHUTDOWN_SECONDS) == 1
-    wait_for(lambda: runner.find(r"daprlab\s*\| stopped"), SHUTDOWN_SECONDS, "the runner's last line")
+    wait_for(
+        lambda: runner.find(r"daprlab\s*\| stopped"), SHUTDOWN_SECONDS, "the runner's last line"
+    )
     assert runner.find(rf"daprlab\s*\| {victim} killed by signal SIGKILL; stopping the rest")
     for pid in children.values():
-        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), SHUTDOWN_SECONDS, f"pid {pid} to exit")
+        wait_for(
+            lambda pid=pid: not Path(f"/proc/{pid}").exists(),
+            SHUTDOWN_SECONDS,
+            f"pid {pid} to exit",
+        )
 
 
 def test_port_in_use_is_named_with_the_fix(tmp_path: Path, dapr_runtime: Runtime) -> None:
@@ -110,8 +133,13 @@ def test_port_in_use_is_named_with_the_fix(tmp_path: Path, dapr_runtime: Runtime
         squatter.listen()
         ports = ControlPorts.free()
         ports.placement = squatter.getsockname()[1]
-        stack = Stack(StackConfig("01_actor_timers", tmp_path, control_ports=ports), dapr_runtime, print)
-        with pytest.raises(StackError, match=rf"port {ports.placement} \(placement gRPC\) is already in use.*ss -ltnp"):
+        stack = Stack(
+            StackConfig("01_actor_timers", tmp_path, control_ports=ports), dapr_runtime, print
+        )
+        with pytest.raises(
+            StackError,
+            match=rf"port {ports.placement} \(placement gRPC\) is already in use.*ss -ltnp",
+        ):
             stack.start()
         assert stack.processes() == []
 
@@ -121,21 +149,29 @@ def test_missing_redis_server_says_how_to_install_it(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     stack = Stack(StackConfig("01_actor_timers", tmp_path), dapr_runtime, print)
-    with pytest.raises(StackError, match=r"redis-server is not installed: install it .*apt-get install redis-server"):
+    with pytest.raises(
+        StackError,
+        match=r"redis-server is not installed: install it .*apt-get install redis-server",
+    ):
         stack.start()
 
 
 def test_missing_binary_is_named(tmp_path: Path, dapr_runtime: Runtime) -> None:
     broken = Runtime(dapr_runtime.version, tmp_path / "nowhere")
     stack = Stack(StackConfig("01_actor_timers", tmp_path), broken, print)
-    with pytest.raises(StackError, match=r"placement: cannot start .*nowhere/placement: No such file"):
+    with pytest.raises(
+        StackError, match=r"placement: cannot start .*nowhere/placement: No such file"
+    ):
         stack.start()
     assert all(not p.alive for p in stack.processes())
 
 
 def test_unknown_step_lists_the_valid_ones() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "daprlab", "up", "01_timers"], capture_output=True, text=True, cwd=REPO_ROOT
+        [sys.executable, "-m", "daprlab", "up", "01_timers"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
     )
     assert out.returncode == 2
     assert "unknown step '01_timers'; valid steps: 01_actor_timers" in out.stdout

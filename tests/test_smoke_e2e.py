@@ -46,10 +46,14 @@ def test_stack_survives_restarts_with_state_intact(lab) -> None:
     assert running.app.post("/chat/durable", json={"content": "remember me"}).status_code == 200
 
     running.restart_app()
-    assert running.app.get("/chat/durable/history").json()["messages"][0]["content"] == "remember me"
+    assert (
+        running.app.get("/chat/durable/history").json()["messages"][0]["content"] == "remember me"
+    )
 
     running.restart_app_and_sidecar()
-    assert running.app.get("/chat/durable/history").json()["messages"][0]["content"] == "remember me"
+    assert (
+        running.app.get("/chat/durable/history").json()["messages"][0]["content"] == "remember me"
+    )
 
 
 def test_two_stacks_run_side_by_side(lab) -> None:

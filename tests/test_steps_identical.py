@@ -6,10 +6,15 @@ import re
 
 import pytest
 
-from daprlab.paths import steps, step_dir
+from daprlab.paths import step_dir, steps
 
 FEATURE_BLOCK = re.compile(r"^[ \t]*# >>> feature: (\S+)\n.*?^[ \t]*# <<< feature\n", re.S | re.M)
-EXPECTED_STEPS = ["01_actor_timers", "02_actor_reminders", "03_actor_reentrancy", "04_runtime_config"]
+EXPECTED_STEPS = [
+    "01_actor_timers",
+    "02_actor_reminders",
+    "03_actor_reentrancy",
+    "04_runtime_config",
+]
 
 
 def source(step: str) -> str:
@@ -32,4 +37,6 @@ def test_removing_feature_blocks_leaves_the_same_base() -> None:
     bases = {step: FEATURE_BLOCK.sub("", source(step)) for step in EXPECTED_STEPS}
     first = bases[EXPECTED_STEPS[0]]
     for step, base in bases.items():
-        assert base == first, f"{step}/main.py differs from {EXPECTED_STEPS[0]} outside its feature blocks"
+        assert base == first, (
+            f"{step}/main.py differs from {EXPECTED_STEPS[0]} outside its feature blocks"
+        )
