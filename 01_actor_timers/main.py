@@ -283,20 +283,22 @@ app = FastAPI(title="ChatAgent", lifespan=lifespan)
 dapr_actor = DaprActor(app)
 
 
-def chat_agent(actor_id: str) -> ActorProxy:
+def chat_agent(actor_id: str, actor_type: str = ACTOR_TYPE) -> ActorProxy:
     if "default" not in proxies:
         raise HTTPException(
             503,
             f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
             "(`uv run daprlab up <step>`)",
         )
-    return ActorProxy.create(ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxies["default"])
+    return ActorProxy.create(actor_type, ActorId(actor_id), ChatAgentInterface, proxies["default"])
 
 
-async def call_actor(actor_id: str, call: Callable[[ActorProxy], Awaitable[T]]) -> T:
+async def call_actor(
+    actor_id: str, call: Callable[[ActorProxy], Awaitable[T]], actor_type: str = ACTOR_TYPE
+) -> T:
     """Run one actor call and turn each way it can fail into a clear HTTP error."""
     try:
-        return await call(chat_agent(actor_id))
+        return await call(chat_agent(actor_id, actor_type))
     except aiohttp.ClientConnectionError as err:
         raise HTTPException(
             503,
@@ -305,23 +307,23 @@ async def call_actor(actor_id: str, call: Callable[[ActorProxy], Awaitable[T]]) 
         ) from err
     except TimeoutError as err:
         raise HTTPException(
-            504, f"{ACTOR_TYPE} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
+            504, f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
         ) from err
     except DaprInternalError as err:
         details = err.as_dict()
         if "TimeoutError" in (details["message"] or ""):
             # The actor itself gave up waiting on another actor (see step 03).
             raise HTTPException(
-                504, f"{ACTOR_TYPE} {actor_id} timed out: {details['message']}"
+                504, f"{actor_type} {actor_id} timed out: {details['message']}"
             ) from err
         if "did not find address for actor" in (details["message"] or ""):
             raise HTTPException(
                 503,
-                f"no host for {ACTOR_TYPE} {actor_id}: is the placement service running and "
+                f"no host for {actor_type} {actor_id}: is the placement service running and "
                 f"the actor state store configured? ({details['message']})",
             ) from err
         raise HTTPException(
-            500, f"{ACTOR_TYPE} {actor_id} failed: {details['errorCode']}: {details['message']}"
+            500, f"{actor_type} {actor_id} failed: {details['errorCode']}: {details['message']}"
         ) from err
 
 
