@@ -47,7 +47,6 @@ CONTENT_MAX_LENGTH = 4000
 ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 # Whole seconds only: the SDK's duration encoder mishandles fractions of a second.
 ACTOR_IDLE_TIMEOUT = timedelta(seconds=int(os.environ.get("ACTOR_IDLE_TIMEOUT_SECONDS", "3600")))
-ACTOR_SCAN_INTERVAL = timedelta(seconds=int(os.environ.get("ACTOR_SCAN_INTERVAL_SECONDS", "30")))
 # How long an HTTP request waits for the actor before answering 504.
 ACTOR_CALL_TIMEOUT_SECONDS = int(os.environ.get("ACTOR_CALL_TIMEOUT_SECONDS", "30"))
 SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
@@ -222,9 +221,7 @@ class ChatAgent(Actor, ChatAgentInterface):
 
 
 # ---- runtime config ---------------------------------------------------------------------------
-RUNTIME_CONFIG = ActorRuntimeConfig(
-    actor_idle_timeout=ACTOR_IDLE_TIMEOUT, actor_scan_interval=ACTOR_SCAN_INTERVAL
-)
+RUNTIME_CONFIG = ActorRuntimeConfig(actor_idle_timeout=ACTOR_IDLE_TIMEOUT)
 
 
 # ---- app and lifespan -------------------------------------------------------------------------

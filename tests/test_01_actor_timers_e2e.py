@@ -53,7 +53,6 @@ def test_timer_keeps_the_actor_active_until_its_ttl_then_it_can_go_idle(lab) -> 
             "TIMER_PERIOD_SECONDS": str(PERIOD),
             "TIMER_TTL_SECONDS": str(ttl),
             "ACTOR_IDLE_TIMEOUT_SECONDS": str(idle),
-            "ACTOR_SCAN_INTERVAL_SECONDS": "1",
         },
     )
     assert running.app.post("/chat/busy", json={"content": "hi"}).status_code == 200
