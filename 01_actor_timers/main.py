@@ -156,15 +156,19 @@ class ChatAgentInterface(ActorInterface):
 class ChatAgent(Actor, ChatAgentInterface):
     """One conversation per actor id; the history lives in the actor state store."""
 
+    @property
+    def actor_type(self) -> str:
+        return self.runtime_ctx.actor_type_info.type_name
+
     async def _on_activate(self) -> None:
         # >>> feature: 01_actor_timers
         self._ticks = 0
         self._timer_deadline = 0.0  # time.monotonic() when the timer's TTL ends; 0 = stopped
         # <<< feature
-        logger.info("%s %s activated", ACTOR_TYPE, self.id.id)
+        logger.info("%s %s activated", self.actor_type, self.id.id)
 
     async def _on_deactivate(self) -> None:
-        logger.info("%s %s deactivated", ACTOR_TYPE, self.id.id)
+        logger.info("%s %s deactivated", self.actor_type, self.id.id)
 
     async def _load_history(self) -> list[dict[str, str]]:
         found, history = await self._state_manager.try_get_state(HISTORY_KEY)
@@ -178,7 +182,7 @@ class ChatAgent(Actor, ChatAgentInterface):
         )
         await self._state_manager.set_state(HISTORY_KEY, history)
         await self._state_manager.save_state()
-        logger.info("%s %s recorded message %d", ACTOR_TYPE, self.id.id, len(history) - 1)
+        logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
         # >>> feature: 01_actor_timers
         await self._start_timer()
         # <<< feature
@@ -199,7 +203,7 @@ class ChatAgent(Actor, ChatAgentInterface):
         self._ticks += 1
         count = len(await self._load_history())
         logger.info(
-            "timer tick %d: %s %s has %d messages", self._ticks, ACTOR_TYPE, self.id.id, count
+            "timer tick %d: %s %s has %d messages", self._ticks, self.actor_type, self.id.id, count
         )
 
     async def get_timer_status(self) -> dict:
@@ -214,7 +218,7 @@ class ChatAgent(Actor, ChatAgentInterface):
     async def stop_timer(self) -> dict:
         await self.unregister_timer(TIMER_NAME)
         self._timer_deadline = 0.0
-        logger.info("timer stopped: %s %s", ACTOR_TYPE, self.id.id)
+        logger.info("timer stopped: %s %s", self.actor_type, self.id.id)
         return await self.get_timer_status()
 
     # <<< feature
