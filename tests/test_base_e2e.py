@@ -1,0 +1,44 @@
+"""The base agent on real Dapr: exact round-trips, and clear errors when a part is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_base_unit import TRICKY_TEXT
+
+pytestmark = pytest.mark.e2e
+STEP = "01_actor_timers"
+
+
+def test_any_user_text_round_trips_exactly(lab) -> None:
+    running = lab(STEP, app_env={"HISTORY_MAX_PAIRS": str(len(TRICKY_TEXT))})
+    for text in TRICKY_TEXT:
+        resp = running.app.post("/chat/exact", json={"content": text})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["reply"]["content"] == f"You said: {text}"
+    history = running.app.get("/chat/exact/history").json()["messages"]
+    assert [m["content"] for m in history[::2]] == TRICKY_TEXT
+
+
+def test_dead_sidecar_gives_503_and_a_fix(lab) -> None:
+    running = lab(STEP)
+    running.stack.instances[0].daprd.stop()
+    resp = running.app.post("/chat/nosidecar", json={"content": "hi"})
+    assert resp.status_code == 503
+    assert "Dapr sidecar not reachable at http://127.0.0.1:" in resp.json()["detail"]
+    assert "is daprd running?" in resp.json()["detail"]
+
+
+def test_store_outage_gives_a_5xx_naming_the_actor_and_loses_nothing(lab) -> None:
+    running = lab(STEP)
+    assert running.app.post("/chat/keep", json={"content": "before"}).status_code == 200
+    running.stack.control["redis"].stop()  # Redis saves its data on the way down
+
+    resp = running.app.post("/chat/keep", json={"content": "during"})
+    assert resp.status_code == 500
+    assert resp.json()["detail"].startswith("ChatAgent keep failed: ")
+
+    running.stack.start_redis()
+    history = running.app.get("/chat/keep/history")
+    assert history.status_code == 200
+    assert [m["content"] for m in history.json()["messages"]] == ["before", "You said: before"]

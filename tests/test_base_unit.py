@@ -1,0 +1,80 @@
+"""The base agent, the same in every step: validation, bounded history, exact JSON, 503 without Dapr."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from dapr.serializers import DefaultJSONSerializer
+from fastapi.testclient import TestClient
+
+from daprlab.paths import steps
+from tests.steps import load_step
+
+TRICKY_TEXT = ["5s", "1h30m", "2024-01-02 is a date", "2024-01-02T10:00:00Z", "12", "null", "ünï ✓"]
+
+
+@pytest.fixture(params=steps())
+def step(request: pytest.FixtureRequest):
+    return load_step(request.param)
+
+
+@pytest.fixture
+def client(step) -> TestClient:
+    # No lifespan: nothing registers with a sidecar, so routes that need Dapr answer 503.
+    return TestClient(step.app)
+
+
+def test_reply_is_a_deterministic_echo(step) -> None:
+    assert step.compose_reply("hello") == "You said: hello"
+
+
+def test_history_keeps_whole_pairs_newest_last(step) -> None:
+    pairs = [
+        m for i in range(step.HISTORY_MAX_PAIRS + 3)
+        for m in ({"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"})
+    ]  # fmt: skip
+    kept = step.trim_history(pairs)
+    assert len(kept) == 2 * step.HISTORY_MAX_PAIRS
+    assert kept[0] == {"role": "user", "content": "q3"}
+    assert kept[-1] == pairs[-1]
+    assert [m["role"] for m in kept[::2]] == ["user"] * step.HISTORY_MAX_PAIRS
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXT)
+def test_exact_serializer_keeps_text_as_written(step, text: str) -> None:
+    data = step.SERIALIZER.serialize({"content": text})
+    assert step.SERIALIZER.deserialize(data) == {"content": text}
+
+
+def test_the_sdk_default_decoder_would_not(step) -> None:
+    # Why the lab has its own serializer: the SDK turns duration-looking text into a timedelta.
+    assert DefaultJSONSerializer().deserialize(b'{"content": "5s"}') == {
+        "content": timedelta(seconds=5)
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "complaint"),
+    [
+        ("/chat/alice", {"content": ""}, "at least 1 character"),
+        ("/chat/alice", {"content": "   "}, "content must not be blank"),
+        ("/chat/alice", {"content": "x" * 4001}, "at most 4000 characters"),
+        ("/chat/alice", {"role": "assistant", "content": "hi"}, "Input should be 'user'"),
+        ("/chat/alice", {}, "Field required"),
+        ("/chat/bad%20id", {"content": "hi"}, "String should match pattern"),
+        ("/chat/" + "a" * 65, {"content": "hi"}, "String should match pattern"),
+    ],
+)
+def test_bad_input_gets_a_422_that_says_why(client, path: str, body: dict, complaint: str) -> None:
+    resp = client.post(path, json=body)
+    assert resp.status_code == 422
+    assert complaint in resp.text
+
+
+def test_without_a_sidecar_chat_answers_503_with_the_fix(client) -> None:
+    resp = client.post("/chat/alice", json={"content": "hi"})
+    assert resp.status_code == 503
+    assert "no Dapr sidecar at http://127.0.0.1:3500" in resp.json()["detail"]
+    assert "uv run daprlab up" in resp.json()["detail"]
+    assert client.get("/docs").status_code == 200
