@@ -126,7 +126,9 @@ def build_runtime(version: str, say: Callable[[str], None] = print) -> Runtime:
     if not shutil.which("go"):
         raise RuntimeMissing(missing_message(version))
     started = time.monotonic()
-    say(f"building Dapr {version} from the Go module proxy (first time only; ~15-30 min)")
+    say(
+        f"building Dapr {version} from the Go module proxy (first time only: about 5 minutes on 2 cores, more on a slow network)"
+    )
     source = _module_dir(version)
     # The module's go.mod has replace directives, so `go install pkg@version` refuses it:
     # build inside a writable copy of the module instead.
