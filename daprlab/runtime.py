@@ -127,7 +127,8 @@ def build_runtime(version: str, say: Callable[[str], None] = print) -> Runtime:
         raise RuntimeMissing(missing_message(version))
     started = time.monotonic()
     say(
-        f"building Dapr {version} from the Go module proxy (first time only: about 5 minutes on 2 cores, more on a slow network)"
+        f"building Dapr {version} from the Go module proxy "
+        "(first time only: about 5 minutes on 2 cores, more on a slow network)"
     )
     source = _module_dir(version)
     # The module's go.mod has replace directives, so `go install pkg@version` refuses it:
