@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,14 +19,13 @@ from typing import Any
 import starlark
 import yaml
 
+from daprlab import runtime
 from daprlab.paths import REPO_ROOT, steps
 from daprlab.versions import pins
 
 TILTFILE = REPO_ROOT / "Tiltfile"
 MANIFEST_DIR = REPO_ROOT / "kubernetes"
 COMPONENTS_DIR = REPO_ROOT / "components"
-DAPR_MODULE = "github.com/dapr/dapr"
-GO_DOWNLOAD_TIMEOUT_SECONDS = 600
 TILT_LOCAL_TIMEOUT_SECONDS = 60
 
 
@@ -57,35 +54,12 @@ def dapr_documents() -> list[dict[str, Any]]:
 # ---- Dapr CRDs from the Go module cache -----------------------------------------------------
 
 
-def _go_env() -> dict[str, str]:
-    return {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-modcacherw"}
-
-
 @cache
 def dapr_module_dir(version: str) -> Path:
-    """The unpacked dapr module at `version`, downloading it through the Go module proxy if needed."""
-    go = shutil.which("go")
-    if go is None:
+    """The unpacked dapr module at `version`, fetched through the Go module proxy if absent."""
+    if shutil.which("go") is None:
         raise GoMissing("Go is not installed: the Dapr CRDs come from the dapr Go module")
-    modcache = subprocess.run(
-        [go, "env", "GOMODCACHE"], env=_go_env(), check=True, capture_output=True, text=True
-    ).stdout.strip()
-    module_dir = Path(modcache) / f"{DAPR_MODULE}@v{version}"
-    if (module_dir / "charts").is_dir():
-        return module_dir
-    # Outside any module, so no go.mod of ours is read or changed.
-    with tempfile.TemporaryDirectory() as scratch:
-        result = subprocess.run(
-            [go, "mod", "download", "-json", f"{DAPR_MODULE}@v{version}"],
-            cwd=scratch,
-            env=_go_env(),
-            capture_output=True,
-            text=True,
-            timeout=GO_DOWNLOAD_TIMEOUT_SECONDS,
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"go mod download {DAPR_MODULE}@v{version} failed:\n{result.stdout}{result.stderr}")
-    return Path(json.loads(result.stdout)["Dir"])
+    return runtime.dapr_module_dir(version)
 
 
 def strict_schema(schema: Any) -> Any:

@@ -1,0 +1,189 @@
+"""The Tiltfile, evaluated offline with stubbed Tilt builtins: every step, bad arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+
+from tests.k8s_validation import (
+    COMPONENTS_DIR,
+    MANIFEST_DIR,
+    GoMissing,
+    TiltfileFailed,
+    TiltRun,
+    dapr_crds,
+    evaluate_tiltfile,
+    pinned,
+    strict_schema,
+    valid_steps,
+    yaml_documents,
+)
+
+STEPS = valid_steps()
+APP_ID = "chat-agent"
+DEFAULT_NAMESPACE = "dapr-lab"
+SIDECAR_HTTP_PORT = 3500
+SERVE_SCRIPT = "/usr/local/bin/lab-serve"
+
+
+def app_container(run: TiltRun) -> dict[str, Any]:
+    deploy = run.object("Deployment", APP_ID)
+    (app,) = [c for c in deploy["spec"]["template"]["spec"]["containers"] if c["name"] == "app"]
+    return app
+
+
+def lab_step(run: TiltRun) -> str:
+    values = [e["value"] for e in app_container(run)["env"] if e["name"] == "LAB_STEP"]
+    assert len(values) == 1, "LAB_STEP must be set exactly once"
+    return values[0]
+
+
+@pytest.fixture(scope="module", params=STEPS)
+def step_run(request: pytest.FixtureRequest) -> tuple[str, TiltRun]:
+    return request.param, evaluate_tiltfile({"step": request.param})
+
+
+def test_steps_are_discovered() -> None:
+    assert STEPS, "no step folder found"
+
+
+def test_each_step_runs_in_the_one_image(step_run: tuple[str, TiltRun]) -> None:
+    step, run = step_run
+    assert lab_step(run) == step
+    (build,) = run.docker_builds
+    assert app_container(run)["image"] == build["ref"]
+    # One image holds every step: its context carries all step folders.
+    assert set(STEPS) <= set(build["only"])
+    assert "requirements.lock" in build["only"]
+    assert build["build_args"] == {"PYTHON_VERSION": pinned()["python"]}
+
+
+def test_only_the_chosen_step_is_live_updated(step_run: tuple[str, TiltRun]) -> None:
+    step, run = step_run
+    (build,) = run.docker_builds
+    assert build["live_update"] == [{"sync": f"./{step}", "to": f"/app/{step}"}]
+    entrypoint = build["entrypoint"]
+    assert entrypoint[:2] == ["sh", SERVE_SCRIPT]
+    assert entrypoint[2:] == ["--reload", "--reload-dir", step]
+
+
+def test_applies_every_manifest_and_dapr_resource(step_run: tuple[str, TiltRun]) -> None:
+    _, run = step_run
+    expected = {
+        (doc["kind"], doc["metadata"]["name"])
+        for folder in (MANIFEST_DIR, COMPONENTS_DIR)
+        for path in folder.glob("*.yaml")
+        for doc in yaml_documents(path)
+    }
+    applied = {(o["kind"], o["metadata"]["name"]) for o in run.k8s_objects}
+    assert applied == expected | {("Namespace", DEFAULT_NAMESPACE)}
+    for obj in run.k8s_objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == DEFAULT_NAMESPACE
+    read = set(run.read_files)
+    assert set(MANIFEST_DIR.glob("*.yaml")) | set(COMPONENTS_DIR.glob("*.yaml")) <= read
+
+
+def test_applied_objects_are_valid(step_run: tuple[str, TiltRun]) -> None:
+    _, run = step_run
+    try:
+        crds = dapr_crds(pinned()["dapr-runtime"])
+    except GoMissing as err:
+        pytest.skip(f"{err}; install Go to fetch the pinned dapr module")
+    for obj in run.k8s_objects:
+        if obj["apiVersion"].startswith("dapr.io/"):
+            schema = strict_schema(crds[(obj["apiVersion"], obj["kind"])].schema)
+            jsonschema.Draft7Validator(schema).validate(obj)
+        else:
+            kubernetes_validate.validate(obj, "1.37.0", strict=True)
+
+
+def test_installs_the_pinned_dapr_with_mtls_on(step_run: tuple[str, TiltRun]) -> None:
+    _, run = step_run
+    (dapr,) = [r for r in run.local_resources if r["name"] == "dapr"]
+    assert dapr["env"] == {"DAPR_RUNTIME_VERSION": pinned()["dapr-runtime"]}
+    script = " ".join(dapr["cmd"])
+    assert 'dapr init -k --runtime-version "$DAPR_RUNTIME_VERSION" --wait' in script
+    assert "mtls" not in script.lower(), "mTLS stays at its default: on"
+    assert "http://" not in script and "https://" not in script
+
+
+def test_port_forwards_app_and_sidecar_metadata(step_run: tuple[str, TiltRun]) -> None:
+    _, run = step_run
+    forwards = {
+        (f["local_port"], f["container_port"]): f["link_path"]
+        for f in run.k8s_resource(APP_ID)["port_forwards"]
+    }
+    assert forwards == {
+        (8000, 8000): "/docs",
+        (SIDECAR_HTTP_PORT, SIDECAR_HTTP_PORT): "/v1.0/metadata",
+    }
+
+
+def test_resource_dependencies_are_declared(step_run: tuple[str, TiltRun]) -> None:
+    _, run = step_run
+    names = {r["name"] for r in run.local_resources}
+    names |= {r.get("new_name") or r["workload"] for r in run.k8s_resources}
+    for resource in run.k8s_resources:
+        assert set(resource.get("resource_deps", [])) <= names
+    assert {"dapr", "redis", "dapr-resources"} <= set(run.k8s_resource(APP_ID)["resource_deps"])
+    # Components and Resiliency need the CRDs that the Dapr install brings.
+    dapr_resources = run.k8s_resource("dapr-resources")
+    assert "dapr" in dapr_resources["resource_deps"]
+    dapr_objects = {
+        f"{o['metadata']['name']}:{o['kind'].lower()}"
+        for o in run.k8s_objects
+        if o["apiVersion"].startswith("dapr.io/")
+    }
+    assert set(dapr_resources["objects"]) == dapr_objects
+    # Workloads configured by name exist as Deployments.
+    deployments = {o["metadata"]["name"] for o in run.objects("Deployment")}
+    assert {r["workload"] for r in run.k8s_resources if r["workload"]} <= deployments
+
+
+def test_pins_are_read_from_pyproject(step_run: tuple[str, TiltRun]) -> None:
+    _, run = step_run
+    assert any("pyproject.toml" == p.name for p in run.watched_files)
+    assert f"dapr={pinned()['dapr-runtime']}" in run.printed[-1]
+
+
+@pytest.mark.parametrize("bad", ["", "nope", "01_actor_timer", "../01_actor_timers", "tests"])
+def test_unknown_step_fails_listing_the_valid_ones(bad: str) -> None:
+    args = {"step": bad} if bad else {}
+    with pytest.raises(TiltfileFailed) as failure:
+        evaluate_tiltfile(args)
+    message = str(failure.value)
+    assert "unknown step" in message
+    for step in STEPS:
+        assert step in message
+
+
+def test_namespace_and_replicas_are_arguments() -> None:
+    run = evaluate_tiltfile({"step": STEPS[-1], "namespace": "lab-two", "replicas": "3"})
+    assert run.object("Deployment", APP_ID)["spec"]["replicas"] == 3
+    assert run.object("Deployment", "redis")["spec"]["replicas"] == 1
+    assert {o["metadata"]["name"] for o in run.objects("Namespace")} == {"lab-two"}
+    for obj in run.k8s_objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "lab-two"
+
+
+def test_default_namespace_is_not_created_or_deleted() -> None:
+    run = evaluate_tiltfile({"step": STEPS[0], "namespace": "default"})
+    assert run.objects("Namespace") == []
+    assert all("namespace" not in r.get("resource_deps", []) for r in run.k8s_resources)
+
+
+@pytest.mark.parametrize("replicas", ["0", "two", "-1", "1.5"])
+def test_bad_replicas_fail(replicas: str) -> None:
+    with pytest.raises(TiltfileFailed, match="replicas"):
+        evaluate_tiltfile({"step": STEPS[0], "replicas": replicas})
+
+
+@pytest.mark.parametrize("namespace", ["Lab", "lab_one", "-lab", "lab-", "a" * 64])
+def test_bad_namespace_fails(namespace: str) -> None:
+    with pytest.raises(TiltfileFailed, match="namespace"):
+        evaluate_tiltfile({"step": STEPS[0], "namespace": namespace})
