@@ -1,4 +1,4 @@
-"""The base agent, the same in every step: validation, bounded history, exact JSON, 503 without Dapr."""
+"""The base agent in every step: validation, bounded history, exact JSON, 503 without Dapr."""
 
 from __future__ import annotations
 

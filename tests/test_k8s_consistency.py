@@ -233,7 +233,7 @@ def test_no_remote_address_in_the_kubernetes_path() -> None:
             assert host.split(":")[0] in LOCAL_HOSTS, f"{path.name} names {host}"
 
 
-# ---- The root README's Kubernetes section (its links: tests/test_readmes.py) -------------------------------------------------------------------
+# ---- The root README's Kubernetes section (its links: tests/test_readmes.py) ------------------
 
 
 def test_readme_has_one_command_per_step() -> None:

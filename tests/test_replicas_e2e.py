@@ -1,4 +1,4 @@
-"""Several replicas of one app: placement spreads the actors, and survivors take over a dead one's."""
+"""Replicas of one app: placement spreads the actors; the survivors take over a dead one's."""
 
 from __future__ import annotations
 

@@ -1,0 +1,303 @@
+"""Step 02 on the real runtime: a one-shot reminder clears the history after inactivity.
+
+Each test reads the reminder three ways: through the app (`/chat/{id}/expiry`), through the
+sidecar (`GET /v1.0/actors/ChatAgent/{id}/reminders/clear-history`) and in Redis, where runtime
+1.14 keeps reminders by default (the hash `actors||ChatAgent`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+from calendar import timegm
+
+import pytest
+
+from daprlab.wait import holds_for, wait_for
+
+pytestmark = pytest.mark.e2e
+STEP = "02_actor_reminders"
+REMINDER = "clear-history"
+REMINDERS_KEY = "actors||ChatAgent"
+SLACK = 15
+# The SDK encodes timedelta(0) like this; daprd reads a zero period as "fire once".
+ONE_SHOT_PERIOD = "0h0m0s0ms0μs"
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+def post(running, actor: str, content: str = "hi") -> None:
+    resp = running.app.post(f"/chat/{actor}", json={"content": content})
+    assert resp.status_code == 200, resp.text
+
+
+def expiry(running, actor: str) -> dict:
+    resp = running.app.get(f"/chat/{actor}/expiry")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def epoch(iso: str) -> float:
+    """Seconds since the epoch of the API's "2026-01-01T10:00:00Z" (UTC, whole seconds)."""
+    return float(timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def messages(running, actor: str) -> int:
+    resp = running.app.get(f"/chat/{actor}/history")
+    assert resp.status_code == 200, resp.text
+    return len(resp.json()["messages"])
+
+
+def sidecar_reminder(running, actor: str, name: str = REMINDER) -> dict | None:
+    """The reminder as daprd 1.14 reports it; `null` (None) when there is none."""
+    resp = running.sidecar.get(f"/v1.0/actors/ChatAgent/{actor}/reminders/{name}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def stored_reminders(running, actor: str) -> list[dict]:
+    """This actor's entries in the reminder list that daprd keeps in the actor state store."""
+    out = subprocess.run(
+        ["redis-cli", "-p", str(running.stack.redis_port), "HGET", REMINDERS_KEY, "data"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return [r for r in (json.loads(out) if out else []) if r["actorID"] == actor]
+
+
+def expired_lines(running, actor: str) -> list[str]:
+    line = f"history expired: ChatAgent {actor} (reminder {REMINDER})"
+    return [entry for entry in running.logs("app") if line in entry]
+
+
+def wait_expired(running, actor: str, timeout: float) -> float:
+    """Wait for the "history expired" line; return the wall-clock time it was seen."""
+    running.wait_for_log(
+        "app", rf"history expired: ChatAgent {actor} \(reminder {REMINDER}\)", timeout
+    )
+    return time.time()
+
+
+def until(wall_time: float) -> float:
+    """Seconds from now to a wall-clock time (at least a tenth, for holds_for)."""
+    return max(0.1, wall_time - time.time())
+
+
+# ---- tests ------------------------------------------------------------------------------------
+def test_history_is_cleared_after_the_configured_inactivity(lab) -> None:
+    ttl = 4
+    running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl)})
+    sent = time.time()
+    post(running, "quiet")
+    answered = time.time()
+
+    status = expiry(running, "quiet")
+    assert status["armed"] is True and status["history_ttl_seconds"] == ttl
+    due = epoch(status["expires_at"])
+    assert sent + ttl - 1 <= due <= answered + ttl, (status, sent, answered)
+
+    # What the SDK sent for register_reminder(..., due_time=4 s, period=timedelta(0)):
+    reminder = sidecar_reminder(running, "quiet")
+    assert reminder is not None
+    assert reminder["dueTime"] == f"0h0m{ttl}s0ms0μs"
+    assert reminder["period"] == ONE_SHOT_PERIOD
+    assert base64.b64decode(reminder["data"]).decode() == status["expires_at"]
+    # ... and what daprd stored in Redis: one entry, due at the whole second the API shows.
+    (stored,) = stored_reminders(running, "quiet")
+    assert stored["name"] == REMINDER
+    assert abs(epoch(stored["registeredTime"]) - due) <= 1
+
+    holds_for(lambda: messages(running, "quiet") == 2, until(due - 0.5), "history kept until due")
+    fired = wait_expired(running, "quiet", ttl + SLACK)
+    assert fired >= due - 0.5, (fired, due)
+
+    assert messages(running, "quiet") == 0
+    assert expiry(running, "quiet") == {
+        "armed": False,
+        "expires_at": None,
+        "history_ttl_seconds": ttl,
+    }
+    # One-shot: after firing, daprd deleted it from its list.
+    assert sidecar_reminder(running, "quiet") is None
+    assert stored_reminders(running, "quiet") == []
+    assert len(expired_lines(running, "quiet")) == 1
+
+    # The next message starts a new conversation and arms a new expiry.
+    post(running, "quiet", "back again")
+    assert messages(running, "quiet") == 2
+    assert expiry(running, "quiet")["armed"] is True
+
+
+def test_a_new_message_postpones_the_expiry(lab) -> None:
+    ttl = 6
+    running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl)})
+    post(running, "chatty", "first")
+    first_due = epoch(expiry(running, "chatty")["expires_at"])
+
+    # Half way through the period, another message re-arms the reminder.
+    holds_for(lambda: messages(running, "chatty") == 2, until(first_due - ttl / 2), "history kept")
+    post(running, "chatty", "second")
+    second = expiry(running, "chatty")
+    second_due = epoch(second["expires_at"])
+    assert second_due - first_due >= 2, (first_due, second_due)
+    (stored,) = stored_reminders(running, "chatty")
+    assert abs(epoch(stored["registeredTime"]) - second_due) <= 1
+    reminder = sidecar_reminder(running, "chatty")
+    assert reminder is not None
+    assert base64.b64decode(reminder["data"]).decode() == second["expires_at"]
+
+    # Past the first due time the history is still there: the first reminder was replaced.
+    holds_for(
+        lambda: messages(running, "chatty") == 4,
+        until(first_due + 1.5),
+        "history kept past the original due time",
+    )
+    assert expired_lines(running, "chatty") == []
+
+    fired = wait_expired(running, "chatty", until(second_due) + SLACK)
+    assert fired >= second_due - 0.5, (fired, second_due)
+    assert messages(running, "chatty") == 0
+    assert len(expired_lines(running, "chatty")) == 1
+
+
+def test_cancel_keeps_the_history_past_the_due_time(lab) -> None:
+    ttl = 3
+    running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl)})
+    post(running, "keeper")
+    due = epoch(expiry(running, "keeper")["expires_at"])
+
+    resp = running.app.delete("/chat/keeper/expiry")
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"armed": False, "expires_at": None, "history_ttl_seconds": ttl}
+    running.wait_for_log("app", r"expiry cancelled: ChatAgent keeper keeps its history", SLACK)
+    assert sidecar_reminder(running, "keeper") is None
+    assert stored_reminders(running, "keeper") == []
+
+    holds_for(
+        lambda: messages(running, "keeper") == 2,
+        until(due + 3),
+        "history kept past the due time after a cancel",
+    )
+    assert expired_lines(running, "keeper") == []
+    # Cancelling again (nothing armed) is harmless.
+    assert running.app.delete("/chat/keeper/expiry").json()["armed"] is False
+
+
+def test_reminder_fires_after_the_actor_was_deactivated(lab) -> None:
+    ttl, idle = 6, 1
+    running = lab(
+        STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl), "ACTOR_IDLE_TIMEOUT_SECONDS": str(idle)}
+    )
+    post(running, "sleepy")
+    due = epoch(expiry(running, "sleepy")["expires_at"])
+
+    running.wait_for_log("app", r"ChatAgent sleepy deactivated", until(due))
+    wait_for(lambda: running.active_actors("ChatAgent") == 0, until(due), "no active actor")
+    assert expired_lines(running, "sleepy") == []
+
+    # The reminder activates a new instance to deliver itself.
+    wait_expired(running, "sleepy", until(due) + SLACK)
+    activations = running.wait_for_log("app", r"ChatAgent sleepy activated", 1, count=2)
+    assert len(activations) == 2
+    assert messages(running, "sleepy") == 0
+
+
+def test_reminder_fires_after_app_and_sidecar_were_restarted(lab) -> None:
+    ttl = 10
+    running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl)})
+    post(running, "durable")
+    armed = expiry(running, "durable")
+    due = epoch(armed["expires_at"])
+
+    started = time.monotonic()
+    running.restart_app_and_sidecar()
+    restart_seconds = time.monotonic() - started
+    assert time.time() < due - 1, f"restart took {restart_seconds:.1f}s: too slow to prove it"
+
+    # Nothing of it lived only in memory: state, expiry and reminder are all still there.
+    assert messages(running, "durable") == 2
+    assert expiry(running, "durable") == armed
+    reminder = sidecar_reminder(running, "durable")
+    assert reminder is not None
+    assert base64.b64decode(reminder["data"]).decode() == armed["expires_at"]
+    assert len(stored_reminders(running, "durable")) == 1
+
+    holds_for(lambda: messages(running, "durable") == 2, until(due - 0.5), "history kept")
+    fired = wait_expired(running, "durable", until(due) + SLACK)
+    assert fired >= due - 0.5, (fired, due)
+    assert messages(running, "durable") == 0
+    assert len(expired_lines(running, "durable")) == 1
+
+
+def test_reminder_fires_after_the_whole_stack_was_restarted(lab) -> None:
+    """Redis, placement, scheduler, daprd and the app: what Ctrl-C and `daprlab up` again do."""
+    ttl = 10
+    running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl)})
+    post(running, "phoenix")
+    armed = expiry(running, "phoenix")
+    due = epoch(armed["expires_at"])
+
+    running.stack.stop()  # Redis writes its data to disk on the way down
+    running.stack.start()
+    assert time.time() < due - 1, "the restart took too long to prove anything"
+
+    assert messages(running, "phoenix") == 2
+    assert expiry(running, "phoenix") == armed
+    wait_expired(running, "phoenix", until(due) + SLACK)
+    assert messages(running, "phoenix") == 0
+
+
+def test_rearming_many_times_keeps_exactly_one_reminder(lab) -> None:
+    ttl, count = 4, 30
+    running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl)})
+    started = time.monotonic()
+    for number in range(count):
+        post(running, "rapid", f"message {number}")
+    elapsed = time.monotonic() - started
+    last = expiry(running, "rapid")
+    due = epoch(last["expires_at"])
+
+    (stored,) = stored_reminders(running, "rapid")
+    assert abs(epoch(stored["registeredTime"]) - due) <= 1
+    reminder = sidecar_reminder(running, "rapid")
+    assert reminder is not None
+    assert base64.b64decode(reminder["data"]).decode() == last["expires_at"]
+    print(f"{count} re-arms in {elapsed:.1f}s")
+
+    wait_expired(running, "rapid", until(due) + SLACK)
+    assert messages(running, "rapid") == 0
+    # Nothing else fires: no duplicate, and no replaced reminder coming back as a stale fire.
+    holds_for(
+        lambda: len(expired_lines(running, "rapid")) == 1,
+        3,
+        "exactly one expiry for 30 re-arms",
+    )
+    assert not any("stale reminder" in line for line in running.logs("app"))
+    assert stored_reminders(running, "rapid") == []
+
+
+def test_an_unchanged_reregistration_is_skipped_and_a_stale_fire_is_ignored(lab) -> None:
+    """Why the reminder's data carries the expiry time: 1.14 ignores an identical re-register."""
+    running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": "60"})
+    post(running, "racer")
+    url = f"/v1.0/actors/ChatAgent/racer/reminders/{REMINDER}"
+    same = {
+        "dueTime": "0h0m5s0ms0μs",
+        "period": ONE_SHOT_PERIOD,
+        "data": base64.b64encode(b"not the armed expiry").decode(),
+    }
+
+    assert running.sidecar.put(url, json=same).status_code == 204
+    (first,) = stored_reminders(running, "racer")
+    holds_for(lambda: True, 2, "two seconds pass")
+    assert running.sidecar.put(url, json=same).status_code == 204
+    (second,) = stored_reminders(running, "racer")
+    # A replacement would have moved the due time 2 s on; the identical request changed nothing.
+    assert second["registeredTime"] == first["registeredTime"]
+
+    # The reminder fires, but its data is not the expiry the actor armed: the history stays.
+    running.wait_for_log("app", r"stale reminder clear-history ignored: ChatAgent racer", SLACK)
+    assert messages(running, "racer") == 2
+    assert expired_lines(running, "racer") == []
