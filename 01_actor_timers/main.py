@@ -155,7 +155,10 @@ class ChatAgentInterface(ActorInterface):
 
 
 # ---- actor ------------------------------------------------------------------------------------
-class ChatAgent(Actor, ChatAgentInterface):
+class ChatAgent(
+    Actor,
+    ChatAgentInterface,
+):
     """One conversation per actor id; the history lives in the actor state store."""
 
     @property

@@ -143,7 +143,10 @@ class ChatAgentInterface(ActorInterface):
 
 
 # ---- actor ------------------------------------------------------------------------------------
-class ChatAgent(Actor, ChatAgentInterface):
+class ChatAgent(
+    Actor,
+    ChatAgentInterface,
+):
     """One conversation per actor id; the history lives in the actor state store."""
 
     @property

@@ -56,14 +56,18 @@ def sidecar_reminder(running, actor: str, name: str = REMINDER) -> dict | None:
     return resp.json()
 
 
-def stored_reminders(running, actor: str) -> list[dict]:
-    """This actor's entries in the reminder list that daprd keeps in the actor state store."""
-    out = subprocess.run(
-        ["redis-cli", "-p", str(running.stack.redis_port), "HGET", REMINDERS_KEY, "data"],
+def redis(running, *args: str) -> str:
+    return subprocess.run(
+        ["redis-cli", "-p", str(running.stack.redis_port), *args],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def stored_reminders(running, actor: str) -> list[dict]:
+    """This actor's entries in the reminder list that daprd keeps in the actor state store."""
+    out = redis(running, "HGET", REMINDERS_KEY, "data")
     return [r for r in (json.loads(out) if out else []) if r["actorID"] == actor]
 
 
@@ -108,10 +112,15 @@ def test_history_is_cleared_after_the_configured_inactivity(lab) -> None:
     (stored,) = stored_reminders(running, "quiet")
     assert stored["name"] == REMINDER
     assert abs(epoch(stored["registeredTime"]) - due) <= 1
+    assert redis(running, "EXISTS", f"{REMINDERS_KEY}||metadata") == "1"
+    # The actor's own state has the app id in front; the reminder list does not.
+    expiry_key = "chat-agent||ChatAgent||quiet||history_expires_at"
+    assert redis(running, "HGET", expiry_key, "data") == json.dumps(status["expires_at"])
 
     holds_for(lambda: messages(running, "quiet") == 2, until(due - 0.5), "history kept until due")
     fired = wait_expired(running, "quiet", ttl + SLACK)
     assert fired >= due - 0.5, (fired, due)
+    print(f"history cleared {fired - due:+.2f}s from expires_at")
 
     assert messages(running, "quiet") == 0
     assert expiry(running, "quiet") == {
@@ -215,6 +224,7 @@ def test_reminder_fires_after_app_and_sidecar_were_restarted(lab) -> None:
     running.restart_app_and_sidecar()
     restart_seconds = time.monotonic() - started
     assert time.time() < due - 1, f"restart took {restart_seconds:.1f}s: too slow to prove it"
+    print(f"app and daprd restarted in {restart_seconds:.1f}s")
 
     # Nothing of it lived only in memory: state, expiry and reminder are all still there.
     assert messages(running, "durable") == 2

@@ -1,0 +1,447 @@
+# >>> feature: 03_actor_reentrancy
+"""Step 03 - actor reentrancy: a call chain that comes back into the actor that started it.
+
+ChatAgent asks FollowUpAgent for a follow-up; FollowUpAgent calls back into the same ChatAgent.
+Run: `uv run daprlab up 03_actor_reentrancy`, then open http://127.0.0.1:8000/docs
+"""
+# <<< feature
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+import aiohttp
+from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorProxyFactory, actormethod
+from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor.runtime.runtime import ActorRuntime
+from dapr.clients.exceptions import DaprInternalError
+from dapr.conf import settings
+from dapr.ext.fastapi import DaprActor
+from dapr.serializers import DefaultJSONSerializer
+from fastapi import FastAPI, HTTPException
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field, field_validator
+
+# A step's own imports sit in its marked block below, apart from the sorted base imports.
+# isort: split
+# >>> feature: 03_actor_reentrancy
+from dapr.actor.runtime.config import ActorReentrancyConfig, ActorTypeConfig
+
+# <<< feature
+
+# ---- constants --------------------------------------------------------------------------------
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
+)
+logger = logging.getLogger("chat_agent")
+
+ACTOR_TYPE = "ChatAgent"
+HISTORY_KEY = "history"
+# History keeps this many user/assistant pairs; older pairs are dropped whole.
+HISTORY_MAX_PAIRS = int(os.environ.get("HISTORY_MAX_PAIRS", "10"))
+CONTENT_MAX_LENGTH = 4000
+ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# Whole seconds only: the SDK's duration encoder mishandles fractions of a second.
+ACTOR_IDLE_TIMEOUT = timedelta(seconds=int(os.environ.get("ACTOR_IDLE_TIMEOUT_SECONDS", "3600")))
+# How long an HTTP request waits for the actor before answering 504.
+ACTOR_CALL_TIMEOUT_SECONDS = int(os.environ.get("ACTOR_CALL_TIMEOUT_SECONDS", "30"))
+SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
+SIDECAR_CHECK_TIMEOUT_SECONDS = 1
+
+# >>> feature: 03_actor_reentrancy
+FOLLOW_UP_ACTOR_TYPE = "FollowUpAgent"
+# The one switch: "false" turns reentrancy off, and the follow-up call chain deadlocks.
+REENTRANCY_ENABLED = os.environ.get("REENTRANCY_ENABLED", "true") == "true"
+# How often one call chain may be inside the same actor at once; one more entry is refused.
+REENTRANCY_MAX_STACK_DEPTH = int(os.environ.get("REENTRANCY_MAX_STACK_DEPTH", "32"))
+# Shorter than ACTOR_CALL_TIMEOUT_SECONDS: a deadlock is reported as one, not as a slow actor.
+FOLLOW_UP_TIMEOUT_SECONDS = int(os.environ.get("FOLLOW_UP_TIMEOUT_SECONDS", "5"))
+# The SDK's defaults, named so that ChatAgent's entitiesConfig entry can repeat them.
+DRAIN_ONGOING_CALL_TIMEOUT = timedelta(minutes=1)
+DRAIN_REBALANCED_ACTORS = True
+# daprd puts this in front of the body of an actor method that failed.
+ACTOR_ERROR_WRAPPING = "error from actor service: "
+# <<< feature
+
+
+# ---- models -----------------------------------------------------------------------------------
+class ChatMessage(BaseModel):
+    role: Literal["user"] = "user"
+    content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH)
+
+    @field_validator("content")
+    @classmethod
+    def not_blank(cls, content: str) -> str:
+        if not content.strip():
+            raise ValueError("content must not be blank")
+        return content  # kept exactly as written: no stripping, no parsing
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChatReply(BaseModel):
+    actor_id: str
+    reply: Message
+
+
+class History(BaseModel):
+    actor_id: str
+    messages: list[Message]
+
+
+ActorIdParam = Annotated[
+    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
+]
+
+
+# >>> feature: 03_actor_reentrancy
+class ReentrancySettings(BaseModel):
+    actor_type: str
+    enabled: bool
+    max_stack_depth: int
+    follow_up_timeout_seconds: int
+
+
+# <<< feature
+
+
+class ExactJSONSerializer(DefaultJSONSerializer):
+    """Decodes JSON as plain JSON.
+
+    The SDK's default decoder turns text that looks like a duration ("5s") or a date into
+    timedelta/datetime objects (or fails on it); a chat must keep what the user wrote.
+    """
+
+    def deserialize(
+        self,
+        data: bytes,
+        data_type: type | None = object,
+        custom_hook: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        obj = json.loads(data)
+        return custom_hook(obj) if callable(custom_hook) else obj
+
+
+SERIALIZER = ExactJSONSerializer()
+
+
+def compose_reply(content: str) -> str:
+    """The assistant's answer: a deterministic echo. Plug a model in here."""
+    return f"You said: {content}"
+
+
+def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
+    return messages[-2 * HISTORY_MAX_PAIRS :]
+
+
+# >>> feature: 03_actor_reentrancy
+def compose_follow_up(history: list[dict[str, str]]) -> str:
+    """FollowUpAgent's suggestion, from the history it read: deterministic, like the reply."""
+    earlier = [message["content"] for message in history if message["role"] == "user"]
+    return f"earlier you said: {earlier[-1]}" if earlier else "this is your first message"
+
+
+def actor_error(err: DaprInternalError, context: str) -> DaprInternalError:
+    """The error another actor raised, without daprd's wrapping, with `context` in front.
+
+    Raise this instead of `err`: an actor method that lets a DaprInternalError escape answers
+    a bare "Internal Server Error" (the SDK fails to encode the error's raw bytes as JSON).
+    """
+    details = err.as_dict()
+    message, code = details["message"] or "", details["errorCode"]
+    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
+    if wrapped:
+        try:
+            inner = json.loads(body)
+            message, code = inner["message"], inner["errorCode"]
+        except (ValueError, KeyError, TypeError):
+            pass  # not an error our actors sent: keep daprd's message as it is
+    return DaprInternalError(f"{context}: {message}", code)
+
+
+# <<< feature
+# ---- interface --------------------------------------------------------------------------------
+class ChatAgentInterface(ActorInterface):
+    @actormethod(name="ProcessMessage")
+    async def process_message(self, message: dict) -> dict: ...
+
+    @actormethod(name="GetConversationHistory")
+    async def get_conversation_history(self) -> list: ...
+
+    # >>> feature: 03_actor_reentrancy
+
+
+class FollowUpAgentInterface(ActorInterface):
+    @actormethod(name="SuggestFollowUp")
+    async def suggest_follow_up(self) -> str: ...
+
+
+# <<< feature
+
+
+# ---- actor ------------------------------------------------------------------------------------
+class ChatAgent(
+    Actor,
+    ChatAgentInterface,
+):
+    """One conversation per actor id; the history lives in the actor state store."""
+
+    @property
+    def actor_type(self) -> str:
+        return self.runtime_ctx.actor_type_info.type_name
+
+    async def _on_activate(self) -> None:
+        logger.info("%s %s activated", self.actor_type, self.id.id)
+
+    async def _on_deactivate(self) -> None:
+        logger.info("%s %s deactivated", self.actor_type, self.id.id)
+
+    async def _load_history(self) -> list[dict[str, str]]:
+        found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        return list(history) if found else []
+
+    async def process_message(self, message: dict) -> dict:
+        # >>> feature: 03_actor_reentrancy
+        follow_up = await self._ask_for_follow_up()
+        # <<< feature
+        history = await self._load_history()
+        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        # >>> feature: 03_actor_reentrancy
+        reply["content"] += f" (follow-up: {follow_up})"
+        # <<< feature
+        history = trim_history(
+            [*history, {"role": message["role"], "content": message["content"]}, reply]
+        )
+        await self._state_manager.set_state(HISTORY_KEY, history)
+        await self._state_manager.save_state()
+        logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
+        return reply
+
+    async def get_conversation_history(self) -> list:
+        return await self._load_history()
+
+    # >>> feature: 03_actor_reentrancy
+    async def _ask_for_follow_up(self) -> str:
+        """Ask FollowUpAgent, which calls back into this actor: one chain, two entries here."""
+        follow_up_agent = ActorProxy.create(
+            FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxies["follow_up"]
+        )
+        try:
+            return await follow_up_agent.SuggestFollowUp()
+        except TimeoutError as err:
+            me, other = f"{self.actor_type} {self.id.id}", f"{FOLLOW_UP_ACTOR_TYPE} {self.id.id}"
+            if REENTRANCY_ENABLED:
+                raise TimeoutError(f"{me} waited {FOLLOW_UP_TIMEOUT_SECONDS}s for {other}") from err
+            logger.warning(
+                "deadlock: %s %s waited %ds for %s %s, which waits to re-enter %s %s",
+                self.actor_type, self.id.id, FOLLOW_UP_TIMEOUT_SECONDS,
+                FOLLOW_UP_ACTOR_TYPE, self.id.id, self.actor_type, self.id.id,
+            )  # fmt: skip
+            raise TimeoutError(
+                f"deadlock: {me} waited {FOLLOW_UP_TIMEOUT_SECONDS}s for {other}, which waits "
+                f"to re-enter {me}; reentrancy is off (REENTRANCY_ENABLED=false)"
+            ) from err
+        except DaprInternalError as err:
+            raise actor_error(
+                err, f"no follow-up from {FOLLOW_UP_ACTOR_TYPE} {self.id.id}"
+            ) from err
+
+
+class FollowUpAgent(Actor, FollowUpAgentInterface):
+    """Suggests a follow-up; it reads the conversation by calling back into the same ChatAgent."""
+
+    async def suggest_follow_up(self) -> str:
+        conversation = ActorProxy.create(
+            ACTOR_TYPE, self.id, ChatAgentInterface, proxies["default"]
+        )
+        try:
+            history = await conversation.GetConversationHistory()
+        except DaprInternalError as err:
+            me, chat = f"{FOLLOW_UP_ACTOR_TYPE} {self.id.id}", f"{ACTOR_TYPE} {self.id.id}"
+            raise actor_error(err, f"{me} could not call back into {chat}") from err
+        logger.info(
+            "%s %s called back into %s %s: %d messages",
+            FOLLOW_UP_ACTOR_TYPE, self.id.id, ACTOR_TYPE, self.id.id, len(history),
+        )  # fmt: skip
+        return compose_follow_up(history)
+
+
+# <<< feature
+
+
+# ---- runtime config ---------------------------------------------------------------------------
+RUNTIME_CONFIG = ActorRuntimeConfig(actor_idle_timeout=ACTOR_IDLE_TIMEOUT)
+# >>> feature: 03_actor_reentrancy
+RUNTIME_CONFIG = ActorRuntimeConfig(
+    actor_idle_timeout=ACTOR_IDLE_TIMEOUT,
+    drain_ongoing_call_timeout=DRAIN_ONGOING_CALL_TIMEOUT,
+    drain_rebalanced_actors=DRAIN_REBALANCED_ACTORS,
+    actor_type_configs=[
+        # Reentrancy only for ChatAgent: the one type that its FollowUpAgent calls back into.
+        ActorTypeConfig(
+            ACTOR_TYPE,
+            # An entry inherits none of the values above (daprd would use its defaults): repeat.
+            actor_idle_timeout=ACTOR_IDLE_TIMEOUT,
+            drain_ongoing_call_timeout=DRAIN_ONGOING_CALL_TIMEOUT,
+            drain_rebalanced_actors=DRAIN_REBALANCED_ACTORS,
+            reentrancy=ActorReentrancyConfig(
+                enabled=REENTRANCY_ENABLED, maxStackDepth=REENTRANCY_MAX_STACK_DEPTH
+            ),
+        )
+    ],
+)
+# daprd asks GET /dapr/config once, maybe before registration: advertise FollowUpAgent already.
+RUNTIME_CONFIG.update_entities([FOLLOW_UP_ACTOR_TYPE])
+# <<< feature
+
+
+# ---- app and lifespan -------------------------------------------------------------------------
+T = TypeVar("T")
+proxies: dict[str, ActorProxyFactory] = {}
+
+
+async def sidecar_ready() -> bool:
+    """True once daprd answers; the SDK's own wait would block the event loop instead."""
+    try:
+        async with aiohttp.ClientSession() as session:
+            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
+            async with session.get(f"{SIDECAR_URL}/v1.0/healthz/outbound", timeout=timeout) as resp:
+                return resp.status < 300
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def register_actors() -> None:
+    await dapr_actor.register_actor(
+        ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
+    )
+    # >>> feature: 03_actor_reentrancy
+    await dapr_actor.register_actor(
+        FollowUpAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
+    )
+    # Its own, shorter timeout: with reentrancy off the follow-up chain deadlocks, so fail fast.
+    proxies["follow_up"] = ActorProxyFactory(
+        message_serializer=SERIALIZER, http_timeout_seconds=FOLLOW_UP_TIMEOUT_SECONDS
+    )
+    logger.info(
+        "reentrancy for %s is %s, maxStackDepth %d",
+        ACTOR_TYPE, "on" if REENTRANCY_ENABLED else "off", REENTRANCY_MAX_STACK_DEPTH,
+    )  # fmt: skip
+    # <<< feature
+    proxies["default"] = ActorProxyFactory(
+        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
+    )
+    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
+
+
+async def register_when_sidecar_is_up() -> None:
+    logger.warning(
+        "no Dapr sidecar at %s yet: /chat answers 503 until one is up. "
+        "Start the app with its sidecar: `uv run daprlab up <step>`",
+        SIDECAR_URL,
+    )
+    while not await sidecar_ready():
+        await asyncio.sleep(SIDECAR_CHECK_TIMEOUT_SECONDS)
+    await register_actors()
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
+    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
+    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
+    waiting = None
+    if await sidecar_ready():
+        await register_actors()
+    else:
+        waiting = asyncio.create_task(register_when_sidecar_is_up())
+    yield
+    if waiting is not None:
+        waiting.cancel()
+
+
+app = FastAPI(title="ChatAgent", lifespan=lifespan)
+dapr_actor = DaprActor(app)
+
+
+def chat_agent(actor_id: str, actor_type: str = ACTOR_TYPE) -> ActorProxy:
+    if "default" not in proxies:
+        raise HTTPException(
+            503,
+            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
+            "(`uv run daprlab up <step>`)",
+        )
+    return ActorProxy.create(actor_type, ActorId(actor_id), ChatAgentInterface, proxies["default"])
+
+
+async def call_actor(
+    actor_id: str, call: Callable[[ActorProxy], Awaitable[T]], actor_type: str = ACTOR_TYPE
+) -> T:
+    """Run one actor call and turn each way it can fail into a clear HTTP error."""
+    try:
+        return await call(chat_agent(actor_id, actor_type))
+    except aiohttp.ClientConnectionError as err:
+        raise HTTPException(
+            503,
+            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
+            "`uv run daprlab up <step>` starts it with the app",
+        ) from err
+    except TimeoutError as err:
+        raise HTTPException(
+            504, f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
+        ) from err
+    except DaprInternalError as err:
+        details = err.as_dict()
+        if "TimeoutError" in (details["message"] or ""):
+            # The actor itself gave up waiting on another actor (see step 03).
+            raise HTTPException(
+                504, f"{actor_type} {actor_id} timed out: {details['message']}"
+            ) from err
+        if "did not find address for actor" in (details["message"] or ""):
+            raise HTTPException(
+                503,
+                f"no host for {actor_type} {actor_id}: is the placement service running and "
+                f"the actor state store configured? ({details['message']})",
+            ) from err
+        raise HTTPException(
+            500, f"{actor_type} {actor_id} failed: {details['errorCode']}: {details['message']}"
+        ) from err
+
+
+# ---- routes -----------------------------------------------------------------------------------
+@app.post("/chat/{actor_id}", response_model=ChatReply)
+async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
+    reply = await call_actor(actor_id, lambda agent: agent.ProcessMessage(message.model_dump()))
+    return ChatReply(actor_id=actor_id, reply=Message(**reply))
+
+
+@app.get("/chat/{actor_id}/history", response_model=History)
+async def history(actor_id: ActorIdParam) -> History:
+    messages = await call_actor(actor_id, lambda agent: agent.GetConversationHistory())
+    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
+
+
+# >>> feature: 03_actor_reentrancy
+@app.get("/reentrancy", response_model=ReentrancySettings)
+async def reentrancy() -> ReentrancySettings:
+    """What this app tells daprd (GET /dapr/config) about reentrancy for ChatAgent."""
+    return ReentrancySettings(
+        actor_type=ACTOR_TYPE,
+        enabled=REENTRANCY_ENABLED,
+        max_stack_depth=REENTRANCY_MAX_STACK_DEPTH,
+        follow_up_timeout_seconds=FOLLOW_UP_TIMEOUT_SECONDS,
+    )
+
+
+# <<< feature

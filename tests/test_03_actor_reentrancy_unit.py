@@ -1,0 +1,92 @@
+"""Step 03 without a runtime: the config daprd is given, the follow-up, and error unwrapping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from dapr.clients.exceptions import DaprInternalError
+from fastapi.testclient import TestClient
+
+from tests.steps import load_step
+
+STEP = "03_actor_reentrancy"
+
+
+@pytest.fixture
+def step(monkeypatch: pytest.MonkeyPatch):
+    for name in ("REENTRANCY_ENABLED", "REENTRANCY_MAX_STACK_DEPTH", "FOLLOW_UP_TIMEOUT_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    return load_step(STEP)
+
+
+def dapr_config(step) -> dict:
+    """What GET /dapr/config serves once the lifespan has installed RUNTIME_CONFIG."""
+    return json.loads(step.SERIALIZER.serialize(step.RUNTIME_CONFIG))
+
+
+def test_reentrancy_is_on_for_chat_agent_only_and_both_types_are_advertised(step) -> None:
+    config = dapr_config(step)
+    assert sorted(config["entities"]) == ["ChatAgent", "FollowUpAgent"]
+    assert "reentrancy" not in config  # not global: FollowUpAgent is never re-entered
+    assert config["entitiesConfig"] == [
+        {
+            "entities": ["ChatAgent"],
+            # repeated from the global settings: an entry inherits none of them
+            "actorIdleTimeout": config["actorIdleTimeout"],
+            "drainOngoingCallTimeout": config["drainOngoingCallTimeout"],
+            "drainRebalancedActors": config["drainRebalancedActors"],
+            "reentrancy": {"enabled": True, "maxStackDepth": 32},
+        }
+    ]
+
+
+def test_one_switch_turns_reentrancy_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REENTRANCY_ENABLED", "false")
+    monkeypatch.setenv("REENTRANCY_MAX_STACK_DEPTH", "4")
+    step = load_step(STEP)
+    entry = dapr_config(step)["entitiesConfig"][0]
+    assert entry["reentrancy"] == {"enabled": False, "maxStackDepth": 4}
+
+
+def test_reentrancy_route_shows_the_settings(step) -> None:
+    assert TestClient(step.app).get("/reentrancy").json() == {
+        "actor_type": "ChatAgent",
+        "enabled": True,
+        "max_stack_depth": 32,
+        "follow_up_timeout_seconds": 5,
+    }
+
+
+def test_follow_up_quotes_the_previous_user_message(step) -> None:
+    assert step.compose_follow_up([]) == "this is your first message"
+    history = [
+        {"role": "user", "content": "5s"},
+        {"role": "assistant", "content": "You said: 5s (follow-up: this is your first message)"},
+    ]
+    assert step.compose_follow_up(history) == "earlier you said: 5s"
+
+
+def test_actor_error_unwraps_what_daprd_wrapped(step) -> None:
+    inner = {"message": "maximum stack depth exceeded", "errorCode": "ERR_X", "raw": None}
+    wrapped = DaprInternalError(
+        "error invoke actor method: error from actor service: " + json.dumps(inner),
+        "ERR_ACTOR_INVOKE_METHOD",
+        raw_response_bytes=b"{}",
+    )
+    err = step.actor_error(wrapped, "FollowUpAgent a could not call back")
+    assert err.as_dict() == {
+        "message": "FollowUpAgent a could not call back: maximum stack depth exceeded",
+        "errorCode": "ERR_X",
+        "raw_response_bytes": None,  # JSON-encodable, unlike the SDK's own error
+    }
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["connection refused", "error invoke actor method: error from actor service: not json"],
+)
+def test_actor_error_keeps_other_messages(step, message: str) -> None:
+    err = step.actor_error(DaprInternalError(message, "ERR_Y"), "context")
+    assert err.as_dict()["message"] == f"context: {message}"
+    assert err.as_dict()["errorCode"] == "ERR_Y"
