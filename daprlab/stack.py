@@ -29,8 +29,8 @@ LOOPBACK = netcheck.LOOPBACK
 LOG_LINES_KEPT = 2000
 STOP_GRACE_SECONDS = 10
 STARTUP_TIMEOUT_SECONDS = 60
-# daprd turns /v1.0/healthz healthy only after the first placement round.
 SIDECAR_READY_TIMEOUT_SECONDS = 60
+PLACEMENT_TABLE_LOG = "Placement tables updated"
 
 LineSink = Callable[[str, str], None]
 
@@ -466,7 +466,17 @@ class Stack:
         self._wait(
             procs,
             lambda: netcheck.http_status(dapr_health) == 204,
-            "daprd /v1.0/healthz (placement)",
+            "daprd /v1.0/healthz",
+            SIDECAR_READY_TIMEOUT_SECONDS,
+        )
+        # Dapr 1.14's healthz is green before the first placement table arrives; until then
+        # actor calls wait. The log line is the only signal the sidecar gives of it.
+        daprd = inst.daprd
+        assert daprd is not None
+        self._wait(
+            procs,
+            lambda: any(PLACEMENT_TABLE_LOG in line for line in list(daprd.lines)),
+            "daprd's first placement table",
             SIDECAR_READY_TIMEOUT_SECONDS,
         )
 
