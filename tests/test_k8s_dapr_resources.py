@@ -17,6 +17,7 @@ from tests.k8s_validation import (
     GoMissing,
     dapr_crds,
     dapr_documents,
+    go_missing,
     kubernetes_documents,
     pinned,
     strict_schema,
@@ -38,7 +39,7 @@ def crds() -> dict[tuple[str, str], CrdVersion]:
     try:
         return dapr_crds(pinned()["dapr-runtime"])
     except GoMissing as err:
-        pytest.skip(f"{err}; install Go to fetch the pinned dapr module")
+        go_missing(err)
 
 
 def validator_for(doc: dict[str, Any], crds: dict[tuple[str, str], CrdVersion]) -> Any:

@@ -16,6 +16,7 @@ from tests.k8s_validation import (
     TiltRun,
     dapr_crds,
     evaluate_tiltfile,
+    go_missing,
     pinned,
     strict_schema,
     valid_steps,
@@ -92,7 +93,7 @@ def test_applied_objects_are_valid(step_run: tuple[str, TiltRun]) -> None:
     try:
         crds = dapr_crds(pinned()["dapr-runtime"])
     except GoMissing as err:
-        pytest.skip(f"{err}; install Go to fetch the pinned dapr module")
+        go_missing(err)
     for obj in run.k8s_objects:
         if obj["apiVersion"].startswith("dapr.io/"):
             schema = strict_schema(crds[(obj["apiVersion"], obj["kind"])].schema)
