@@ -54,6 +54,8 @@ ACTOR_IDLE_TIMEOUT = timedelta(seconds=int(os.environ.get("ACTOR_IDLE_TIMEOUT_SE
 ACTOR_CALL_TIMEOUT_SECONDS = int(os.environ.get("ACTOR_CALL_TIMEOUT_SECONDS", "30"))
 SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
 SIDECAR_CHECK_TIMEOUT_SECONDS = 1
+# daprd puts this in front of the body of an actor method that failed.
+ACTOR_ERROR_WRAPPING = "error from actor service: "
 
 # >>> feature: 03_actor_reentrancy
 FOLLOW_UP_ACTOR_TYPE = "FollowUpAgent"
@@ -66,8 +68,6 @@ FOLLOW_UP_TIMEOUT_SECONDS = int(os.environ.get("FOLLOW_UP_TIMEOUT_SECONDS", "5")
 # The SDK's defaults, named so that ChatAgent's entitiesConfig entry can repeat them.
 DRAIN_ONGOING_CALL_TIMEOUT = timedelta(minutes=1)
 DRAIN_REBALANCED_ACTORS = True
-# daprd puts this in front of the body of an actor method that failed.
-ACTOR_ERROR_WRAPPING = "error from actor service: "
 # <<< feature
 
 
@@ -145,6 +145,20 @@ def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return messages[-2 * HISTORY_MAX_PAIRS :]
 
 
+def actor_error_details(err: DaprInternalError) -> tuple[str, str]:
+    """(errorCode, message) of a failed actor call, without daprd's wrapping around it."""
+    details = err.as_dict()
+    message, code = details["message"] or "", details["errorCode"]
+    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
+    if wrapped:
+        try:
+            inner = json.loads(body)
+            message, code = inner["message"], inner["errorCode"]
+        except (ValueError, KeyError, TypeError):
+            pass  # not an error our actors sent: keep daprd's message as it is
+    return code, message
+
+
 # >>> feature: 03_actor_reentrancy
 def compose_follow_up(history: list[dict[str, str]]) -> str:
     """FollowUpAgent's suggestion, from the history it read: deterministic, like the reply."""
@@ -158,15 +172,7 @@ def actor_error(err: DaprInternalError, context: str) -> DaprInternalError:
     Raise this instead of `err`: an actor method that lets a DaprInternalError escape answers
     a bare "Internal Server Error" (the SDK fails to encode the error's raw bytes as JSON).
     """
-    details = err.as_dict()
-    message, code = details["message"] or "", details["errorCode"]
-    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
-    if wrapped:
-        try:
-            inner = json.loads(body)
-            message, code = inner["message"], inner["errorCode"]
-        except (ValueError, KeyError, TypeError):
-            pass  # not an error our actors sent: keep daprd's message as it is
+    code, message = actor_error_details(err)
     return DaprInternalError(f"{context}: {message}", code)
 
 
@@ -402,21 +408,17 @@ async def call_actor(
             504, f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
         ) from err
     except DaprInternalError as err:
-        details = err.as_dict()
-        if "TimeoutError" in (details["message"] or ""):
+        code, message = actor_error_details(err)
+        if "TimeoutError" in message:
             # The actor itself gave up waiting on another actor (see step 03).
-            raise HTTPException(
-                504, f"{actor_type} {actor_id} timed out: {details['message']}"
-            ) from err
-        if "did not find address for actor" in (details["message"] or ""):
+            raise HTTPException(504, f"{actor_type} {actor_id} timed out: {message}") from err
+        if "did not find address for actor" in message:
             raise HTTPException(
                 503,
                 f"no host for {actor_type} {actor_id}: is the placement service running and "
-                f"the actor state store configured? ({details['message']})",
+                f"the actor state store configured? ({message})",
             ) from err
-        raise HTTPException(
-            500, f"{actor_type} {actor_id} failed: {details['errorCode']}: {details['message']}"
-        ) from err
+        raise HTTPException(500, f"{actor_type} {actor_id} failed: {code}: {message}") from err
 
 
 # ---- routes -----------------------------------------------------------------------------------
