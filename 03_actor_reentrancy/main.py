@@ -328,6 +328,18 @@ async def sidecar_ready() -> bool:
         return False
 
 
+async def placement_status() -> str:
+    """The sidecar's word on its placement connection ("placement: connected" when all is well)."""
+    try:
+        async with aiohttp.ClientSession() as session:
+            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
+            async with session.get(f"{SIDECAR_URL}/v1.0/metadata", timeout=timeout) as resp:
+                metadata = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return "no answer from the sidecar"
+    return str(metadata.get("actorRuntime", {}).get("placement", "unknown"))
+
+
 async def register_actors() -> None:
     await dapr_actor.register_actor(
         ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
@@ -404,9 +416,14 @@ async def call_actor(
             "`uv run daprlab up <step>` starts it with the app",
         ) from err
     except TimeoutError as err:
-        raise HTTPException(
-            504, f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
-        ) from err
+        waited = f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
+        status = await placement_status()
+        if status != "placement: connected":
+            # Without placement, daprd holds actor calls until it is back.
+            raise HTTPException(
+                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
+            ) from err
+        raise HTTPException(504, waited) from err
     except DaprInternalError as err:
         code, message = actor_error_details(err)
         if "TimeoutError" in message:

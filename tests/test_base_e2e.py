@@ -42,3 +42,14 @@ def test_store_outage_gives_a_5xx_naming_the_actor_and_loses_nothing(lab) -> Non
     history = running.app.get("/chat/keep/history")
     assert history.status_code == 200
     assert [m["content"] for m in history.json()["messages"]] == ["before", "You said: before"]
+
+
+def test_placement_outage_gives_503_naming_placement(lab) -> None:
+    running = lab(STEP, app_env={"ACTOR_CALL_TIMEOUT_SECONDS": "3"})
+    assert running.app.post("/chat/known", json={"content": "hi"}).status_code == 200
+    running.stack.control["placement"].stop()
+
+    for actor in ("known", "unknown"):
+        resp = running.app.post(f"/chat/{actor}", json={"content": "hi"})
+        assert resp.status_code == 503, resp.text
+        assert "placement" in resp.json()["detail"]
