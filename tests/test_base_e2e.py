@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from daprlab import netcheck
+from daprlab.wait import wait_for
 from tests.test_base_unit import TRICKY_TEXT
 
 pytestmark = pytest.mark.e2e
@@ -53,3 +55,20 @@ def test_placement_outage_gives_503_naming_placement(lab) -> None:
         resp = running.app.post(f"/chat/{actor}", json={"content": "hi"})
         assert resp.status_code == 503, resp.text
         assert "placement" in resp.json()["detail"]
+
+
+def test_app_started_before_its_sidecar_answers_503_then_serves(lab) -> None:
+    running = lab(STEP)
+    inst = running.stack.instances[0]
+    running.stack.stop_instance(inst)
+
+    running.stack.start_app(inst)
+    wait_for(lambda: netcheck.http_status(f"{inst.app_url}/docs") == 200, 30, "the app alone")
+    resp = running.app.post("/chat/early", json={"content": "hi"})
+    assert resp.status_code == 503
+    assert "uv run daprlab up" in resp.json()["detail"]
+
+    running.stack.start_sidecar(inst)
+    running.stack.wait_ready(inst)
+    running.wait_for_log("app", r"ChatAgent registered", 30)
+    assert running.app.post("/chat/early", json={"content": "hi"}).status_code == 200
