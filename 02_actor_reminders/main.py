@@ -157,6 +157,13 @@ def actor_error_details(err: DaprInternalError) -> tuple[str, str]:
     return code, message
 
 
+def state_store_error(err: DaprInternalError) -> DaprInternalError:
+    """The same failure without the raw response bytes the SDK cannot encode (it would answer a
+    bare "Internal Server Error"); still a DaprInternalError, so the SDK drops unsaved changes."""
+    code, message = actor_error_details(err)
+    return DaprInternalError(f"the actor state store failed: {message}", code)
+
+
 # ---- interface --------------------------------------------------------------------------------
 class ChatAgentInterface(ActorInterface):
     @actormethod(name="ProcessMessage")
@@ -197,8 +204,18 @@ class ChatAgent(
         logger.info("%s %s deactivated", self.actor_type, self.id.id)
 
     async def _load_history(self) -> list[dict[str, str]]:
-        found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        try:
+            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        except DaprInternalError as err:
+            raise state_store_error(err) from err
         return list(history) if found else []
+
+    async def _save_history(self, history: list[dict[str, str]]) -> None:
+        await self._state_manager.set_state(HISTORY_KEY, history)
+        try:
+            await self._state_manager.save_state()
+        except DaprInternalError as err:
+            raise state_store_error(err) from err
 
     async def process_message(self, message: dict) -> dict:
         history = await self._load_history()
@@ -206,8 +223,7 @@ class ChatAgent(
         history = trim_history(
             [*history, {"role": message["role"], "content": message["content"]}, reply]
         )
-        await self._state_manager.set_state(HISTORY_KEY, history)
-        await self._state_manager.save_state()
+        await self._save_history(history)
         logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
         # >>> feature: 02_actor_reminders
         await self._arm_expiry()

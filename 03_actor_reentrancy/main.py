@@ -159,6 +159,13 @@ def actor_error_details(err: DaprInternalError) -> tuple[str, str]:
     return code, message
 
 
+def state_store_error(err: DaprInternalError) -> DaprInternalError:
+    """The same failure without the raw response bytes the SDK cannot encode (it would answer a
+    bare "Internal Server Error"); still a DaprInternalError, so the SDK drops unsaved changes."""
+    code, message = actor_error_details(err)
+    return DaprInternalError(f"the actor state store failed: {message}", code)
+
+
 # >>> feature: 03_actor_reentrancy
 def compose_follow_up(history: list[dict[str, str]]) -> str:
     """FollowUpAgent's suggestion, from the history it read: deterministic, like the reply."""
@@ -214,8 +221,18 @@ class ChatAgent(
         logger.info("%s %s deactivated", self.actor_type, self.id.id)
 
     async def _load_history(self) -> list[dict[str, str]]:
-        found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        try:
+            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        except DaprInternalError as err:
+            raise state_store_error(err) from err
         return list(history) if found else []
+
+    async def _save_history(self, history: list[dict[str, str]]) -> None:
+        await self._state_manager.set_state(HISTORY_KEY, history)
+        try:
+            await self._state_manager.save_state()
+        except DaprInternalError as err:
+            raise state_store_error(err) from err
 
     async def process_message(self, message: dict) -> dict:
         # >>> feature: 03_actor_reentrancy
@@ -229,8 +246,7 @@ class ChatAgent(
         history = trim_history(
             [*history, {"role": message["role"], "content": message["content"]}, reply]
         )
-        await self._state_manager.set_state(HISTORY_KEY, history)
-        await self._state_manager.save_state()
+        await self._save_history(history)
         logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
         return reply
 

@@ -39,11 +39,16 @@ def test_store_outage_gives_a_5xx_naming_the_actor_and_loses_nothing(lab) -> Non
     resp = running.app.post("/chat/keep", json={"content": "during"})
     assert resp.status_code == 500
     assert resp.json()["detail"].startswith("ChatAgent keep failed: ")
+    assert "the actor state store failed: " in resp.json()["detail"]
 
     running.stack.start_redis()
     history = running.app.get("/chat/keep/history")
     assert history.status_code == 200
     assert [m["content"] for m in history.json()["messages"]] == ["before", "You said: before"]
+    # The failed message is not kept in memory either, to be saved with the next one.
+    assert running.app.post("/chat/keep", json={"content": "after"}).status_code == 200
+    history = running.app.get("/chat/keep/history").json()["messages"]
+    assert [m["content"] for m in history][::2] == ["before", "after"]
 
 
 def test_placement_outage_gives_503_naming_placement(lab) -> None:
