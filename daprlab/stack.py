@@ -158,7 +158,7 @@ class ManagedProcess:
                 self._proc.wait()
         else:
             self._proc.wait()
-        # The group may hold children (uvicorn's reloader, say) that outlived the leader.
+        # The group may hold children that outlived the leader.
         try:
             os.killpg(self._proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -288,6 +288,18 @@ class Stack:
                     f"(find it with `ss -ltnp 'sport = :{port}'`), then try again"
                 )
 
+    def _start_control(
+        self,
+        name: str,
+        argv: list[str],
+        ready: Callable[[], object],
+        what: str,
+        cwd: Path | None = None,
+    ) -> None:
+        """Start one control-plane process and wait until `ready()` says it serves."""
+        self.control[name] = proc = self._spawn(name, argv, cwd=cwd)
+        self._wait([proc], ready, what, STARTUP_TIMEOUT_SECONDS)
+
     def start_redis(self) -> None:
         port = self.config.control_ports.redis
         if netcheck.port_in_use(port):
@@ -309,14 +321,7 @@ class Stack:
         data.mkdir(parents=True, exist_ok=True)
         argv = [server, "--bind", LOOPBACK, "--port", str(port), "--dir", str(data)]
         argv += ["--save", "1 1", "--appendonly", "no", "--protected-mode", "yes"]
-        proc = self._spawn("redis", argv)
-        self.control["redis"] = proc
-        self._wait(
-            [proc],
-            lambda: netcheck.redis_ping(port),
-            f"Redis on port {port}",
-            STARTUP_TIMEOUT_SECONDS,
-        )
+        self._start_control("redis", argv, lambda: netcheck.redis_ping(port), f"Redis on {port}")
 
     def start_placement(self) -> None:
         ports = self.config.control_ports
@@ -337,15 +342,8 @@ class Stack:
             "--enable-metrics=false",
             "--log-level", self.config.log_level,
         ]  # fmt: skip
-        proc = self._spawn("placement", argv)
-        self.control["placement"] = proc
         url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
-        self._wait(
-            [proc],
-            lambda: netcheck.http_status(url) == 200,
-            "placement /healthz",
-            STARTUP_TIMEOUT_SECONDS,
-        )
+        self._start_control("placement", argv, lambda: netcheck.http_status(url) == 200, url)
 
     def start_scheduler(self) -> None:
         ports = self.config.control_ports
@@ -373,14 +371,9 @@ class Stack:
             "--etcd-client-ports", f"{node}={ports.scheduler_etcd_client}",
             "--log-level", self.config.log_level,
         ]  # fmt: skip
-        proc = self._spawn("scheduler", argv, cwd=data)
-        self.control["scheduler"] = proc
         url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
-        self._wait(
-            [proc],
-            lambda: netcheck.http_status(url) == 200,
-            "scheduler /healthz",
-            STARTUP_TIMEOUT_SECONDS,
+        self._start_control(
+            "scheduler", argv, lambda: netcheck.http_status(url) == 200, url, cwd=data
         )
 
     def daprd_argv(self, inst: Instance) -> list[str]:
