@@ -103,7 +103,7 @@ def lab(
         step: str,
         app_env: dict[str, str] | None = None,
         instances: int = 1,
-        namespace: str | None = None,
+        namespaces: list[str] | None = None,
     ) -> RunningStack:
         log: list[str] = []
         name = f"stack{len(started) + 1}"
@@ -117,7 +117,7 @@ def lab(
             control_ports=ControlPorts.free(),
             instance_ports=[InstancePorts.free() for _ in range(instances)],
             app_env=dict(app_env or {}),
-            namespace=namespace,
+            namespaces=list(namespaces or []),
         )
         stack = Stack(config, dapr_runtime, sink)
         app, sidecar = _clients(stack)

@@ -199,7 +199,8 @@ class StackConfig:
     app_env: dict[str, str] = field(default_factory=dict)
     # True: use a Redis already answering on the Redis port instead of starting one.
     reuse_redis: bool = False
-    namespace: str | None = None
+    # daprd's NAMESPACE for each instance, in order; missing or empty: Dapr's "default".
+    namespaces: list[str] = field(default_factory=list)
     log_level: str = "info"
 
 
@@ -417,8 +418,8 @@ class Stack:
             # components/statestore.yaml reads the Redis address from here (envRef).
             "REDIS_HOST": f"{LOOPBACK}:{self.config.control_ports.redis}",
         }
-        if self.config.namespace:
-            env["NAMESPACE"] = self.config.namespace
+        if inst.index < len(self.config.namespaces) and self.config.namespaces[inst.index]:
+            env["NAMESPACE"] = self.config.namespaces[inst.index]
         inst.daprd = self._spawn(f"daprd{inst.suffix}", self.daprd_argv(inst), env=env)
         url = f"{inst.dapr_url}/v1.0/healthz/outbound"
         self._wait(
