@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import urllib.error
 import urllib.request
@@ -10,6 +11,10 @@ from typing import Any
 
 LOOPBACK = "127.0.0.1"
 CHECK_TIMEOUT_SECONDS = 1.0
+# Linux hands out 32768-60999 to outgoing connections (net.ipv4.ip_local_port_range).
+FREE_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+_random = random.Random()
 
 
 def port_in_use(port: int, host: str = LOOPBACK) -> bool:
@@ -19,10 +24,22 @@ def port_in_use(port: int, host: str = LOOPBACK) -> bool:
 
 
 def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing uses now, below the kernel's range for outgoing connections.
+
+    A port the OS hands out for binding to 0 comes from that range, so a client socket (any
+    HTTP request) can take it before the server that was meant to listen on it starts.
+    """
+    while True:
+        port = _random.randint(*FREE_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def http_status(url: str) -> int | None:
