@@ -55,6 +55,11 @@ def test_placement_outage_gives_503_naming_placement(lab) -> None:
     running = lab(STEP, app_env={"ACTOR_CALL_TIMEOUT_SECONDS": "3"})
     assert running.app.post("/chat/known", json={"content": "hi"}).status_code == 200
     running.stack.control["placement"].stop()
+    wait_for(
+        lambda: running.metadata()["actorRuntime"]["placement"] == "placement: disconnected",
+        30,
+        "the sidecar to notice",
+    )
 
     for actor in ("known", "unknown"):
         resp = running.app.post(f"/chat/{actor}", json={"content": "hi"})
