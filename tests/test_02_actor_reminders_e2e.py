@@ -301,7 +301,9 @@ def test_an_unchanged_reregistration_is_skipped_and_a_stale_fire_is_ignored(lab)
 
     assert running.sidecar.put(url, json=same).status_code == 204
     (first,) = stored_reminders(running, "racer")
-    holds_for(lambda: True, 2, "two seconds pass")
+    # Re-registered from now on, a replacement would be due at least 2 s after the first one.
+    first_registered = epoch(first["registeredTime"]) - 5
+    wait_for(lambda: time.time() >= first_registered + 2, SLACK, "a later registration time")
     assert running.sidecar.put(url, json=same).status_code == 204
     (second,) = stored_reminders(running, "racer")
     # A replacement would have moved the due time 2 s on; the identical request changed nothing.
