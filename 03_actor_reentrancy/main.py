@@ -12,15 +12,22 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 import aiohttp
-from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorProxyFactory, actormethod
+from dapr.actor import (
+    Actor,
+    ActorId,
+    ActorInterface,
+    ActorProxy,
+    ActorProxyFactory,
+    ActorRuntime,
+    actormethod,
+)
 from dapr.actor.runtime.config import ActorRuntimeConfig
-from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.clients.exceptions import DaprInternalError
 from dapr.conf import settings
 from dapr.ext.fastapi import DaprActor
@@ -42,16 +49,33 @@ logging.basicConfig(
 )
 logger = logging.getLogger("chat_agent")
 
+
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """A whole number from the environment; a bad value stops the app with a one-line reason."""
+    raw = os.environ.get(name, str(default))
+    if not raw.strip().isdecimal() or int(raw) < minimum:
+        raise SystemExit(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
+    return int(raw)
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A "true"/"false" switch from the environment; anything else stops the app with the reason."""
+    raw = os.environ.get(name, str(default)).strip().lower()
+    if raw not in ("true", "false"):
+        raise SystemExit(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
+
+
 ACTOR_TYPE = "ChatAgent"
 HISTORY_KEY = "history"
 # History keeps this many user/assistant pairs; older pairs are dropped whole.
-HISTORY_MAX_PAIRS = int(os.environ.get("HISTORY_MAX_PAIRS", "10"))
+HISTORY_MAX_PAIRS = env_int("HISTORY_MAX_PAIRS", 10)
 CONTENT_MAX_LENGTH = 4000
 ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 # Whole seconds only: the SDK's duration encoder mishandles fractions of a second.
-ACTOR_IDLE_TIMEOUT = timedelta(seconds=int(os.environ.get("ACTOR_IDLE_TIMEOUT_SECONDS", "3600")))
+ACTOR_IDLE_TIMEOUT = timedelta(seconds=env_int("ACTOR_IDLE_TIMEOUT_SECONDS", 3600))
 # How long an HTTP request waits for the actor before answering 504.
-ACTOR_CALL_TIMEOUT_SECONDS = int(os.environ.get("ACTOR_CALL_TIMEOUT_SECONDS", "30"))
+ACTOR_CALL_TIMEOUT_SECONDS = env_int("ACTOR_CALL_TIMEOUT_SECONDS", 30)
 SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
 SIDECAR_CHECK_TIMEOUT_SECONDS = 1
 # daprd puts this in front of the body of an actor method that failed.
@@ -60,11 +84,11 @@ ACTOR_ERROR_WRAPPING = "error from actor service: "
 # >>> feature: 03_actor_reentrancy
 FOLLOW_UP_ACTOR_TYPE = "FollowUpAgent"
 # The one switch: "false" turns reentrancy off, and the follow-up call chain deadlocks.
-REENTRANCY_ENABLED = os.environ.get("REENTRANCY_ENABLED", "true") == "true"
+REENTRANCY_ENABLED = env_flag("REENTRANCY_ENABLED", True)
 # How often one call chain may be inside the same actor at once; one more entry is refused.
-REENTRANCY_MAX_STACK_DEPTH = int(os.environ.get("REENTRANCY_MAX_STACK_DEPTH", "32"))
+REENTRANCY_MAX_STACK_DEPTH = env_int("REENTRANCY_MAX_STACK_DEPTH", 32)
 # Shorter than ACTOR_CALL_TIMEOUT_SECONDS: a deadlock is reported as one, not as a slow actor.
-FOLLOW_UP_TIMEOUT_SECONDS = int(os.environ.get("FOLLOW_UP_TIMEOUT_SECONDS", "5"))
+FOLLOW_UP_TIMEOUT_SECONDS = env_int("FOLLOW_UP_TIMEOUT_SECONDS", 5)
 # The SDK's defaults, named so that ChatAgent's entitiesConfig entry can repeat them.
 DRAIN_ONGOING_CALL_TIMEOUT = timedelta(minutes=1)
 DRAIN_REBALANCED_ACTORS = True
@@ -391,7 +415,7 @@ async def register_when_sidecar_is_up() -> None:
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI):
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     ActorRuntime.set_actor_config(RUNTIME_CONFIG)
     # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
     RUNTIME_CONFIG.update_entities([ACTOR_TYPE])

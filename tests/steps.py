@@ -6,8 +6,8 @@ import importlib.util
 import sys
 from types import ModuleType
 
+from dapr.actor import ActorRuntime
 from dapr.actor.runtime.config import ActorRuntimeConfig
-from dapr.actor.runtime.runtime import ActorRuntime
 
 from daprlab.paths import step_dir
 

@@ -78,3 +78,30 @@ def test_without_a_sidecar_chat_answers_503_with_the_fix(client) -> None:
     assert "no Dapr sidecar at http://127.0.0.1:3500" in resp.json()["detail"]
     assert "uv run daprlab up" in resp.json()["detail"]
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        (
+            "HISTORY_MAX_PAIRS",
+            "0",
+            "HISTORY_MAX_PAIRS must be a whole number of at least 1, got '0'",
+        ),
+        ("HISTORY_MAX_PAIRS", "-3", "got '-3'"),
+        ("ACTOR_IDLE_TIMEOUT_SECONDS", "1.5", "got '1.5'"),
+        ("ACTOR_CALL_TIMEOUT_SECONDS", "soon", "got 'soon'"),
+    ],
+)
+@pytest.mark.parametrize("step_name", steps())
+def test_a_bad_setting_stops_the_app_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, step_name: str, variable: str, value: str, complaint: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit, match=complaint):
+        load_step(step_name)
+
+
+def test_settings_are_read_as_whole_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HISTORY_MAX_PAIRS", " 3 ")
+    assert load_step("01_actor_timers").HISTORY_MAX_PAIRS == 3

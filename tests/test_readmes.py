@@ -50,7 +50,10 @@ def test_readme_defaults_match_the_code(step: str) -> None:
     defaults = readme_check.env_defaults(readme(step))
     assert defaults, f"{step}/README.md has no settings table"
     for name, value in defaults.items():
-        assert f'os.environ.get("{name}", "{value}")' in code, (
+        # Settings are read with env_int/env_flag (a switch's "true" is True in the code).
+        in_code = value.capitalize() if value in ("true", "false") else value
+        read = re.compile(rf'env_(?:int|flag)\("{name}", {re.escape(in_code)}[,)]')
+        assert read.search(code) or f'os.environ.get("{name}", "{value}")' in code, (
             f"{name} default {value!r} not in code"
         )
 
