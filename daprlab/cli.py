@@ -12,6 +12,8 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -32,6 +34,9 @@ NAME_WIDTH = 10
 # How long `up` waits between checks that every process is still alive.
 WATCH_INTERVAL_SECONDS = 0.2
 EXIT_INTERRUPTED = 130
+EXIT_USAGE = 2
+# Each stops the runner the same way: Ctrl-C, `kill`, or the terminal going away.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _print_lock = threading.Lock()
 
@@ -47,8 +52,7 @@ def print_line(name: str, line: str) -> None:
 
 
 def cmd_runtime(_args: argparse.Namespace) -> int:
-    runtime = ensure_runtime(say=say)
-    say(f"Dapr {runtime.version}: {runtime.bin_dir}")
+    ensure_runtime(say=say)  # says "reusing <dir>" or "built Dapr ... into <dir>"
     return 0
 
 
@@ -64,16 +68,41 @@ def cmd_pins(_args: argparse.Namespace) -> int:
     return 0
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM reached the runner."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP reached the runner."""
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """While a command runs, each stop signal raises Interrupted (so `finally` blocks run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_stop_signals() -> None:
+    """Stopping is under way: a second Ctrl-C or SIGTERM must not cut it short."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     paths.step_dir(args.step)  # fails early with the list of valid steps
+    args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
     runtime = ensure_runtime(say=say)
     config = StackConfig(
         step=args.step,
@@ -83,8 +112,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         reuse_redis=not args.free_ports,
     )
     stack = Stack(config, runtime, print_line)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
     try:
         say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
         stack.start()
@@ -109,7 +136,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         say(f"error: {err}")
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _ignore_stop_signals()
         stack.stop()
         say("stopped")
 
@@ -122,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--free-ports",
         action="store_true",
-        help="let the OS pick every port (and start a private Redis) instead of 8000, 3500, ...",
+        help="use free ports for every process (and a private Redis) instead of 8000, 3500, ...",
     )
     up.add_argument(
         "--state-dir",
@@ -138,10 +165,21 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("pins", help="print the pinned versions").set_defaults(func=cmd_pins)
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with _stop_signals_interrupt():
+            return int(args.func(args))
+    except KeyboardInterrupt as why:  # Ctrl-C, or Interrupted by SIGTERM/SIGHUP
+        say(f"{str(why) or 'interrupted'}: stopped")
+        return EXIT_INTERRUPTED
     except (ValueError, RuntimeMissing) as err:
         say(f"error: {err}")
-        return 2
+        return EXIT_USAGE
+    except OSError as err:
+        where = err.filename or "a file or folder"
+        say(
+            f"error: cannot use {where}: {err.strerror or err}; check the path and its "
+            "permissions (for `up`, --state-dir chooses another folder)"
+        )
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -29,6 +31,13 @@ DAPR_MODULE = "github.com/dapr/dapr"
 BUILD_TAGS = "stablecomponents"
 VERSION_PROBE_TIMEOUT_SECONDS = 10
 PROGRESS_EVERY_PACKAGES = 100
+BUILD_TAIL_LINES = 20
+FIX_COMMAND = "uv run daprlab runtime"
+# The `go` line of the pinned runtime's go.mod, for messages given before the module is at hand;
+# the build itself reads the line from the downloaded go.mod (see check_go).
+GO_MINIMUM = "1.22.6"
+_GO_MOD_LINE = re.compile(r"^go\s+(\S+)\s*$", re.MULTILINE)
+_GO_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?")
 
 
 class RuntimeMissing(RuntimeError):
@@ -88,13 +97,91 @@ def find_runtime(version: str | None = None) -> Runtime | None:
     return None
 
 
-def missing_message(version: str) -> str:
+def _not_found(version: str) -> str:
     return (
         f"Dapr runtime {version} (daprd, placement, scheduler) was not found in "
-        f"{cached_bin_dir(version)}, ~/.dapr/bin or on PATH, and Go is not installed to build it.\n"
-        f"Fix: install Go (1.22 or newer) and run `daprlab runtime`, or install the Dapr CLI and "
-        f"run `dapr init --slim --runtime-version {version}`."
+        f"{cached_bin_dir(version)}, ~/.dapr/bin or on PATH"
     )
+
+
+def missing_message(version: str) -> str:
+    """Nothing found and no Go to build with: what to install."""
+    return (
+        f"{_not_found(version)}, and Go is not installed to build it.\n"
+        f"Fix: install Go {GO_MINIMUM} or newer and run `{FIX_COMMAND}`, or install the Dapr CLI "
+        f"and run `dapr init --slim --runtime-version {version}`."
+    )
+
+
+def not_built_message(version: str) -> str:
+    """Nothing found and building not allowed here (the test harness): the command that fixes it."""
+    return f"{_not_found(version)}.\nFix: run `{FIX_COMMAND}` (it finds or builds the runtime)."
+
+
+def parse_go_version(text: str) -> tuple[int, int, int, int, int] | None:
+    """A sortable key for "go1.22.6", "1.22", "go1.23rc1"; None when `text` holds no version.
+
+    A release sorts after its own release candidates and betas, as in Go.
+    """
+    match = _GO_VERSION.search(text)
+    if match is None:
+        return None
+    major, minor, patch, pre, pre_number = match.groups()
+    return (
+        int(major),
+        int(minor),
+        int(patch or 0),
+        0 if pre else 1,
+        int(pre_number or 0),
+    )
+
+
+def go_at_least(installed: str, required: str) -> bool:
+    """Whether Go `installed` (e.g. "go1.22.5") satisfies a go.mod `go` line (e.g. "1.22.6")."""
+    have, need = parse_go_version(installed), parse_go_version(required)
+    if have is None or need is None:
+        raise ValueError(f"not a Go version: {installed if have is None else required!r}")
+    return have >= need
+
+
+def go_mod_minimum(go_mod: str) -> str | None:
+    """The version on a go.mod's `go` line, or None when it has none."""
+    match = _GO_MOD_LINE.search(go_mod)
+    return match.group(1) if match else None
+
+
+def installed_go_version() -> str | None:
+    """What `go env GOVERSION` prints (e.g. "go1.22.6"), or None when Go cannot run."""
+    try:
+        out = subprocess.run(
+            ["go", "env", "GOVERSION"],
+            env=_go_env(),
+            capture_output=True,
+            text=True,
+            timeout=VERSION_PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def check_go(module_dir: Path, version: str) -> None:
+    """Fail before a long build when the installed Go is older than the module's `go` line.
+
+    The build runs with GOTOOLCHAIN=local (it never downloads a toolchain), so Go itself would
+    refuse, later and less clearly.
+    """
+    required = go_mod_minimum((module_dir / "go.mod").read_text())
+    if required is None:
+        return
+    installed = installed_go_version()
+    if installed is None or not go_at_least(installed, required):
+        raise RuntimeMissing(
+            f"Dapr {version} needs Go {required} or newer (its go.mod says `go {required}`), "
+            f"but `go` here is {installed or 'not runnable'}.\n"
+            f"Fix: install Go >= {required}, then run `{FIX_COMMAND}`."
+        )
 
 
 def _module_dir(version: str) -> Path:
@@ -131,6 +218,7 @@ def build_runtime(version: str, say: Callable[[str], None] = print) -> Runtime:
         "(first time only: about 5 minutes on 2 cores, more on a slow network)"
     )
     source = _module_dir(version)
+    check_go(source, version)
     # The module's go.mod has replace directives, so `go install pkg@version` refuses it:
     # build inside a writable copy of the module instead.
     work = cache_dir() / "build" / f"dapr-{version}"
@@ -149,22 +237,27 @@ def build_runtime(version: str, say: Callable[[str], None] = print) -> Runtime:
     cmd = ["go", "build", "-v", "-trimpath", "-buildvcs=false", "-tags", BUILD_TAGS]
     cmd += ["-ldflags", ldflags, "-o", f"{staging}/"]
     cmd += [f"./cmd/{name}" for name in BINARIES]
+    # Its own process group, so that one signal stops `go build` and the compilers it runs.
     proc = subprocess.Popen(
-        cmd, cwd=work, env=_go_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=work,
+        env=_go_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
-    assert proc.stdout is not None
-    compiled = 0
-    tail: list[str] = []
-    for line in proc.stdout:
-        line = line.rstrip()
-        if line.startswith("go: downloading"):
-            say(line)
-        else:
-            compiled += 1
-            tail = [*tail[-20:], line]
-            if compiled % PROGRESS_EVERY_PACKAGES == 0:
-                say(f"compiled {compiled} packages ({time.monotonic() - started:.0f}s)")
-    if proc.wait() != 0:
+    try:
+        tail = _follow_build(proc, started, say)
+    finally:
+        # Ctrl-C, SIGTERM or an error in between: never leave a build running behind us.
+        if proc.poll() is None:
+            logger.info("stopping go build (pid %s)", proc.pid)
+            _kill_group(proc.pid)
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    if proc.returncode != 0:
         raise RuntimeMissing("building Dapr failed:\n" + "\n".join(tail))
     target = cached_bin_dir(version)
     shutil.rmtree(target, ignore_errors=True)
@@ -174,12 +267,45 @@ def build_runtime(version: str, say: Callable[[str], None] = print) -> Runtime:
     return Runtime(version, target)
 
 
+def _follow_build(
+    proc: subprocess.Popen[str], started: float, say: Callable[[str], None]
+) -> list[str]:
+    """Report downloads and progress while `go build` runs; return its last lines."""
+    assert proc.stdout is not None
+    compiled = 0
+    tail: list[str] = []
+    for raw in proc.stdout:
+        line = raw.rstrip()
+        if line.startswith("go: downloading"):
+            say(line)
+        else:
+            compiled += 1
+            tail = [*tail[-BUILD_TAIL_LINES:], line]
+            if compiled % PROGRESS_EVERY_PACKAGES == 0:
+                say(f"compiled {compiled} packages ({time.monotonic() - started:.0f}s)")
+    proc.wait()
+    return tail
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def ensure_runtime(build: bool = True, say: Callable[[str], None] = print) -> Runtime:
-    """The pinned runtime, found or (if allowed) built; RuntimeMissing says what to install."""
+    """The pinned runtime, found (and said to be reused) or, if allowed, built.
+
+    RuntimeMissing says what to install (build=True) or which command to run (build=False).
+    """
     version = pins().dapr_runtime
     found = find_runtime(version)
     if found:
+        say(f"reusing Dapr {version} in {found.bin_dir}")
         return found
-    if build and shutil.which("go"):
-        return build_runtime(version, say)
-    raise RuntimeMissing(missing_message(version))
+    if not build:
+        raise RuntimeMissing(not_built_message(version))
+    if shutil.which("go") is None:
+        raise RuntimeMissing(missing_message(version))
+    return build_runtime(version, say)
