@@ -31,8 +31,20 @@ STOP_GRACE_SECONDS = 10
 STARTUP_TIMEOUT_SECONDS = 60
 SIDECAR_READY_TIMEOUT_SECONDS = 60
 PLACEMENT_TABLE_LOG = "Placement tables updated"
+DAPR_BINARY_FIX = "run `uv run daprlab runtime` to find or build the Dapr binaries"
+DEFAULT_START_FIX = "check that it is installed and executable"
 
 LineSink = Callable[[str, str], None]
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process `pid` has exited: no /proc entry left, or only a zombie's (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    # The state follows the command name, which is in parentheses and may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 class StackError(RuntimeError):
@@ -86,9 +98,11 @@ class ManagedProcess:
         sink: LineSink,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        start_fix: str = DEFAULT_START_FIX,
     ) -> None:
         self.name = name
         self.argv = argv
+        self.start_fix = start_fix
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
@@ -110,7 +124,9 @@ class ManagedProcess:
                 start_new_session=True,
             )
         except OSError as err:
-            raise StackError(f"{self.name}: cannot start {self.argv[0]}: {err.strerror}") from err
+            raise StackError(
+                f"{self.name}: cannot start {self.argv[0]}: {err.strerror}; {self.start_fix}"
+            ) from err
         self._reader = threading.Thread(target=self._read, name=f"log-{self.name}", daemon=True)
         self._reader.start()
 
@@ -211,6 +227,9 @@ class Stack:
         self.sink = sink
         self.step_dir = step_dir(config.step)
         self.control: dict[str, ManagedProcess] = {}
+        # Every process this stack ever started, as (name, pid); kept after stop(), so that
+        # a caller can check that none of them outlived the stack.
+        self.started: list[tuple[str, int]] = []
         self.instances = [
             Instance(i, p, dict(config.app_env)) for i, p in enumerate(config.instance_ports)
         ]
@@ -259,8 +278,12 @@ class Stack:
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> ManagedProcess:
-        proc = ManagedProcess(name, argv, self.sink, env=env, cwd=cwd)
+        dapr_binary = Path(argv[0]).parent == self.runtime.bin_dir
+        fix = DAPR_BINARY_FIX if dapr_binary else DEFAULT_START_FIX
+        proc = ManagedProcess(name, argv, self.sink, env=env, cwd=cwd, start_fix=fix)
         proc.start()
+        assert proc.pid is not None
+        self.started.append((name, proc.pid))
         self.sink("daprlab", f"started {name} (pid {proc.pid})")
         return proc
 

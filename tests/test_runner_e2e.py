@@ -19,13 +19,27 @@ import pytest
 from daprlab.netcheck import LOOPBACK
 from daprlab.paths import REPO_ROOT
 from daprlab.runtime import Runtime
-from daprlab.stack import ControlPorts, InstancePorts, Stack, StackConfig, StackError
+from daprlab.stack import (
+    ControlPorts,
+    InstancePorts,
+    Stack,
+    StackConfig,
+    StackError,
+    process_gone,
+)
 from daprlab.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 STARTUP_SECONDS = 90
 SHUTDOWN_SECONDS = 30
 PROCESS_NAMES = ["redis", "placement", "scheduler", "daprd", "app"]
+
+
+def assert_all_gone(stack: Stack) -> None:
+    """Every process the stack started has exited (stop() waits for each of them)."""
+    assert stack.started
+    alive = [(name, pid) for name, pid in stack.started if not process_gone(pid)]
+    assert alive == []
 
 
 @dataclass
@@ -69,6 +83,7 @@ def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        start_new_session=True,  # a Ctrl-C meant for pytest does not reach it
     )
     running = Runner(proc)
     reader = threading.Thread(target=running.read, daemon=True)
@@ -82,11 +97,31 @@ def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
         assert proc.poll() is None, "\n".join(running.lines)
         yield running
     finally:
+        hung = False
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=SHUTDOWN_SECONDS)
+            try:
+                proc.wait(timeout=SHUTDOWN_SECONDS)
+            except subprocess.TimeoutExpired:
+                hung = True
+                kill_everything(running)
         reader.join(timeout=SHUTDOWN_SECONDS)
         print("\n".join(running.lines))
+        assert not hung, (
+            f"the runner ignored SIGINT for {SHUTDOWN_SECONDS}s; killed it and its children"
+        )
+
+
+def kill_everything(runner: Runner) -> None:
+    """SIGKILL a hung runner's process group and those of its children (each has its own)."""
+    groups = [runner.proc.pid, *runner.children().values()]
+    for pgid in groups:
+        try:
+            if os.getpgid(pgid) == pgid:  # still the leader of its group, not a reused pid
+                os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    runner.proc.wait()
 
 
 def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
@@ -103,7 +138,7 @@ def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
     assert runner.proc.wait(timeout=SHUTDOWN_SECONDS) == 130
     for pid in children.values():
         wait_for(
-            lambda pid=pid: not Path(f"/proc/{pid}").exists(),
+            lambda pid=pid: process_gone(pid),
             SHUTDOWN_SECONDS,
             f"pid {pid} to exit",
         )
@@ -121,7 +156,7 @@ def test_killing_one_process_stops_the_rest_and_names_it(runner: Runner, victim:
     assert runner.find(rf"daprlab\s*\| {victim} killed by signal SIGKILL; stopping the rest")
     for pid in children.values():
         wait_for(
-            lambda pid=pid: not Path(f"/proc/{pid}").exists(),
+            lambda pid=pid: process_gone(pid),
             SHUTDOWN_SECONDS,
             f"pid {pid} to exit",
         )
@@ -141,7 +176,8 @@ def test_port_in_use_is_named_with_the_fix(tmp_path: Path, dapr_runtime: Runtime
             match=rf"port {ports.placement} \(placement gRPC\) is already in use.*ss -ltnp",
         ):
             stack.start()
-        assert stack.processes() == []
+    assert [name for name, _ in stack.started] == ["redis"]
+    assert_all_gone(stack)
 
 
 def test_missing_redis_server_says_how_to_install_it(
@@ -159,11 +195,14 @@ def test_missing_redis_server_says_how_to_install_it(
 def test_missing_binary_is_named(tmp_path: Path, dapr_runtime: Runtime) -> None:
     broken = Runtime(dapr_runtime.version, tmp_path / "nowhere")
     stack = Stack(StackConfig("01_actor_timers", tmp_path), broken, print)
-    with pytest.raises(
-        StackError, match=r"placement: cannot start .*nowhere/placement: No such file"
-    ):
+    with pytest.raises(StackError) as err:
         stack.start()
-    assert all(not p.alive for p in stack.processes())
+    assert str(err.value) == (
+        f"placement: cannot start {tmp_path}/nowhere/placement: No such file or directory; "
+        "run `uv run daprlab runtime` to find or build the Dapr binaries"
+    )
+    assert [name for name, _ in stack.started] == ["redis"]
+    assert_all_gone(stack)
 
 
 def test_unknown_step_lists_the_valid_ones() -> None:

@@ -30,6 +30,7 @@ from daprlab.runtime import (
     go_mod_minimum,
     parse_go_version,
 )
+from daprlab.stack import process_gone
 from daprlab.versions import pins
 from daprlab.wait import wait_for
 
@@ -247,15 +248,6 @@ def test_the_pinned_module_minimum_is_the_one_the_messages_name() -> None:
     assert go_mod_minimum(go_mod.read_text()) == GO_MINIMUM
 
 
-def _gone(pid: int) -> bool:
-    """Whether a process has exited (its /proc entry is gone, or it is a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
 def test_an_interrupted_build_stops_go_build_and_its_children(host: FakeHost) -> None:
     root = host.install_go("go1.22.6")
     (root / "hang").touch()
@@ -269,7 +261,7 @@ def test_an_interrupted_build_stops_go_build_and_its_children(host: FakeHost) ->
         ensure_runtime(say=interrupt_once_compiling)
     for name in ("build.pid", "compiler.pid"):
         pid = int((root / name).read_text())
-        wait_for(lambda pid=pid: _gone(pid), EXIT_TIMEOUT_SECONDS, f"{name} {pid} to exit")
+        wait_for(lambda pid=pid: process_gone(pid), EXIT_TIMEOUT_SECONDS, f"{name} {pid} to exit")
     assert not host.lab_cache_bin.exists()
 
 
@@ -312,7 +304,7 @@ def test_a_stop_signal_during_the_build_is_one_line_and_stops_go(
     assert "Traceback" not in out
     for name in ("build.pid", "compiler.pid"):
         pid = int((root / name).read_text())
-        wait_for(lambda pid=pid: _gone(pid), EXIT_TIMEOUT_SECONDS, f"{name} {pid} to exit")
+        wait_for(lambda pid=pid: process_gone(pid), EXIT_TIMEOUT_SECONDS, f"{name} {pid} to exit")
 
 
 def test_cli_state_dir_that_cannot_be_made_is_one_line_with_a_fix(
