@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from daprlab import netcheck
@@ -40,6 +42,10 @@ def test_store_outage_gives_a_5xx_naming_the_actor_and_loses_nothing(lab) -> Non
     assert resp.status_code == 500
     assert resp.json()["detail"].startswith("ChatAgent keep failed: ")
     assert "the actor state store failed: " in resp.json()["detail"]
+    # Reading fails too (500, or 504 while daprd retries): never an empty history instead.
+    resp = running.app.get("/chat/keep/history")
+    assert resp.status_code in (500, 504), resp.text
+    assert resp.json()["detail"].startswith("ChatAgent keep ")
 
     running.stack.start_redis()
     history = running.app.get("/chat/keep/history")
@@ -82,3 +88,44 @@ def test_app_started_before_its_sidecar_answers_503_then_serves(lab) -> None:
     running.stack.wait_ready(inst)
     running.wait_for_log("app", r"ChatAgent registered", 30)
     assert running.app.post("/chat/early", json={"content": "hi"}).status_code == 200
+
+
+def test_an_actor_slower_than_the_call_timeout_gives_504_and_loses_nothing(lab) -> None:
+    running = lab(STEP, app_env={"ACTOR_CALL_TIMEOUT_SECONDS": "2"})
+    assert running.app.post("/chat/slow", json={"content": "hi"}).status_code == 200
+    redis = running.stack.control["redis"]
+    # A paused Redis holds the actor's save (reads come from the SDK's in-process cache).
+    redis.signal(signal.SIGSTOP)
+    try:
+        resp = running.app.post("/chat/slow", json={"content": "late"})
+    finally:
+        redis.signal(signal.SIGCONT)
+    assert resp.status_code == 504, resp.text
+    assert resp.json()["detail"] == "ChatAgent slow did not answer within 2s"
+
+    # A 504 says "no answer in time", not "failed": the actor finishes once Redis is back.
+    def recorded() -> list[str] | None:
+        resp = running.app.get("/chat/slow/history")
+        contents = [m["content"] for m in resp.json()["messages"]] if resp.is_success else []
+        return contents if len(contents) == 4 else None
+
+    assert wait_for(recorded, 30, "the late message") == [
+        "hi",
+        "You said: hi",
+        "late",
+        "You said: late",
+    ]
+    assert running.app.post("/chat/slow", json={"content": "again"}).status_code == 200
+
+
+def test_history_keeps_the_newest_whole_pairs(lab) -> None:
+    running = lab(STEP, app_env={"HISTORY_MAX_PAIRS": "2"})
+    for n in range(1, 4):
+        assert running.app.post("/chat/short", json={"content": f"m{n}"}).status_code == 200
+    history = running.app.get("/chat/short/history").json()["messages"]
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "m2"),
+        ("assistant", "You said: m2"),
+        ("user", "m3"),
+        ("assistant", "You said: m3"),
+    ]
