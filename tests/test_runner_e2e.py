@@ -16,12 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from daprlab import cli, netcheck
 from daprlab.netcheck import LOOPBACK
 from daprlab.paths import REPO_ROOT
 from daprlab.runtime import Runtime
 from daprlab.stack import (
+    APP_ID,
     ControlPorts,
     InstancePorts,
+    ManagedProcess,
     Stack,
     StackConfig,
     StackError,
@@ -219,3 +222,93 @@ def test_unknown_step_lists_the_valid_ones() -> None:
 def test_instance_ports_are_distinct() -> None:
     ports = [*vars(ControlPorts.free()).values(), *vars(InstancePorts.free()).values()]
     assert len(set(ports)) == len(ports)
+
+
+# ---- `daprlab up STEP` without --free-ports: fixed ports, and a Redis already listening --------
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[int]:
+    """A redis-server the stack did not start, on a free port; yields the port."""
+    port = netcheck.free_port()
+    server = ManagedProcess(
+        "own-redis",
+        ["redis-server", "--bind", LOOPBACK, "--port", str(port), "--dir", str(tmp_path)],
+        lambda _name, _line: None,
+    )
+    server.start()
+    try:
+        wait_for(lambda: netcheck.redis_ping(port), STARTUP_SECONDS, f"own Redis on {port}")
+        yield port
+    finally:
+        server.stop()
+
+
+def test_reused_redis_is_used_and_left_running(
+    tmp_path: Path, dapr_runtime: Runtime, own_redis: int
+) -> None:
+    lines: list[str] = []
+    ports = ControlPorts.free()
+    ports.redis = own_redis
+    config = StackConfig("01_actor_timers", tmp_path, control_ports=ports, reuse_redis=True)
+    stack = Stack(config, dapr_runtime, lambda name, line: lines.append(f"{name}| {line}"))
+    try:
+        stack.start()
+        reply = httpx.post(f"{stack.app_url}/chat/reused", json={"content": "hi"}, timeout=30)
+        assert reply.status_code == 200, reply.text
+    finally:
+        stack.stop()
+
+    assert f"redis| using the Redis already listening on {LOOPBACK}:{own_redis}" in lines
+    assert "redis" not in [name for name, _ in stack.started]
+    assert "redis" not in stack.control
+    assert_all_gone(stack)
+    # The conversation is in the Redis that was already there, which the stack left running.
+    assert netcheck.redis_ping(own_redis)
+    stored = subprocess.run(
+        ["redis-cli", "-p", str(own_redis), "EXISTS", f"{APP_ID}||ChatAgent||reused||history"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert stored.stdout.strip() == "1"
+
+
+def test_something_else_on_the_redis_port_is_one_line(
+    tmp_path: Path, dapr_runtime: Runtime
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind((LOOPBACK, netcheck.free_port()))
+        squatter.listen()
+        ports = ControlPorts.free()
+        ports.redis = squatter.getsockname()[1]
+        config = StackConfig("01_actor_timers", tmp_path, control_ports=ports, reuse_redis=True)
+        stack = Stack(config, dapr_runtime, print)
+        with pytest.raises(StackError) as err:
+            stack.start()
+    assert str(err.value) == (
+        f"port {ports.redis} (redis) is in use by something that is not a usable Redis: "
+        f"stop it (`ss -ltnp 'sport = :{ports.redis}'`) or start Redis there"
+    )
+    assert stack.started == []
+
+
+def test_up_without_free_ports_uses_the_readme_ports_and_reuses_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[StackConfig] = []
+
+    class RecordingStack(Stack):
+        def start(self) -> None:
+            seen.append(self.config)
+            raise StackError("recorded")
+
+    monkeypatch.setattr(cli, "Stack", RecordingStack)
+    monkeypatch.setattr(cli, "ensure_runtime", lambda **_: Runtime("0", tmp_path))
+
+    assert cli.main(["up", "01_actor_timers", "--state-dir", str(tmp_path)]) == 1
+    [config] = seen
+    assert config.reuse_redis is True
+    assert config.control_ports == ControlPorts.fixed()
+    assert config.control_ports.redis == 6379
+    assert [(p.app, p.dapr_http) for p in config.instance_ports] == [(8000, 3500)]
