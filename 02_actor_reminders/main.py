@@ -38,6 +38,8 @@ from pydantic import BaseModel, Field, field_validator
 # A step's own imports sit in its marked block below, apart from the sorted base imports.
 # isort: split
 # >>> feature: 02_actor_reminders
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from dapr.actor import Remindable
@@ -188,6 +190,19 @@ def state_store_error(err: DaprInternalError) -> DaprInternalError:
     return DaprInternalError(f"the actor state store failed: {message}", code)
 
 
+# >>> feature: 02_actor_reminders
+@contextmanager
+def state_store_errors() -> Iterator[None]:
+    """Report a failed state operation of the expiry as the base reports the history's."""
+    try:
+        yield
+    except DaprInternalError as err:
+        raise state_store_error(err) from err
+
+
+# <<< feature
+
+
 # ---- interface --------------------------------------------------------------------------------
 class ChatAgentInterface(ActorInterface):
     @actormethod(name="ProcessMessage")
@@ -263,8 +278,9 @@ class ChatAgent(
         # Re-registering a name replaces the reminder only if something in it changed
         # (runtime 1.14 skips an identical one): the data carries the new expiry, so it always does.
         await self.register_reminder(REMINDER_NAME, expires_at.encode(), HISTORY_TTL, ONE_SHOT)
-        await self._state_manager.set_state(EXPIRY_KEY, expires_at)
-        await self._state_manager.save_state()
+        with state_store_errors():
+            await self._state_manager.set_state(EXPIRY_KEY, expires_at)
+            await self._state_manager.save_state()
 
     async def receive_reminder(
         self,
@@ -275,18 +291,20 @@ class ChatAgent(
         period: timedelta | str,
         ttl: timedelta | str | None = None,
     ) -> None:
-        found, expires_at = await self._state_manager.try_get_state(EXPIRY_KEY)
-        if not found or (state or b"").decode() != expires_at:
-            # A fire that lost the race against a newer message or a cancel: those win.
-            logger.info("stale reminder %s ignored: %s %s", name, self.actor_type, self.id.id)
-            return
-        await self._state_manager.try_remove_state(HISTORY_KEY)
-        await self._state_manager.try_remove_state(EXPIRY_KEY)
-        await self._state_manager.save_state()
+        with state_store_errors():
+            found, expires_at = await self._state_manager.try_get_state(EXPIRY_KEY)
+            if not found or (state or b"").decode() != expires_at:
+                # A fire that lost the race against a newer message or a cancel: those win.
+                logger.info("stale reminder %s ignored: %s %s", name, self.actor_type, self.id.id)
+                return
+            await self._state_manager.try_remove_state(HISTORY_KEY)
+            await self._state_manager.try_remove_state(EXPIRY_KEY)
+            await self._state_manager.save_state()
         logger.info("history expired: %s %s (reminder %s)", self.actor_type, self.id.id, name)
 
     async def get_expiry(self) -> dict:
-        found, expires_at = await self._state_manager.try_get_state(EXPIRY_KEY)
+        with state_store_errors():
+            found, expires_at = await self._state_manager.try_get_state(EXPIRY_KEY)
         return {
             "armed": found,
             "expires_at": expires_at if found else None,
@@ -295,8 +313,9 @@ class ChatAgent(
 
     async def cancel_expiry(self) -> dict:
         await self.unregister_reminder(REMINDER_NAME)
-        await self._state_manager.try_remove_state(EXPIRY_KEY)
-        await self._state_manager.save_state()
+        with state_store_errors():
+            await self._state_manager.try_remove_state(EXPIRY_KEY)
+            await self._state_manager.save_state()
         logger.info("expiry cancelled: %s %s keeps its history", self.actor_type, self.id.id)
         return await self.get_expiry()
 
