@@ -7,9 +7,12 @@ Dapr's CRDs are read from the pinned dapr module in the Go module cache (downloa
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
+import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -132,6 +135,17 @@ def dapr_crds(version: str) -> dict[tuple[str, str], CrdVersion]:
     return found
 
 
+# The sidecar injector reads each annotation into a field tagged `annotation:"dapr.io/..."`.
+INJECTOR_CONFIG = Path("pkg") / "injector" / "patcher" / "sidecar.go"
+ANNOTATION_TAG = re.compile(r'`annotation:"(dapr\.io/[^"]+)"')
+
+
+def injector_annotations(version: str) -> set[str]:
+    """The `dapr.io/*` pod annotations that the sidecar injector of Dapr `version` reads."""
+    source = (dapr_module_dir(version) / INJECTOR_CONFIG).read_text()
+    return set(ANNOTATION_TAG.findall(source))
+
+
 # ---- The Tiltfile, evaluated by a Starlark interpreter with stubbed Tilt builtins --------------
 
 
@@ -161,12 +175,97 @@ class TiltRun:
         assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
         return matches[0]
 
+    def object_ids(self) -> set[tuple[str, str, str | None]]:
+        """(kind, name, namespace) of every object: what `tilt down` would delete."""
+        return {
+            (o["kind"], o["metadata"]["name"], o["metadata"].get("namespace"))
+            for o in self.k8s_objects
+        }
+
     def k8s_resource(self, name: str) -> dict[str, Any]:
         matches = [
             res for res in self.k8s_resources if name in (res.get("workload"), res.get("new_name"))
         ]
         assert len(matches) == 1, f"expected one k8s_resource {name}, found {len(matches)}"
         return matches[0]
+
+
+class TiltApi:
+    """The parameters of each Tilt builtin the Tiltfile calls, as docs.tilt.dev/api.html gives them.
+
+    Only the names (and which are required) matter: a stand-in binds every call to these first, so a
+    misspelled keyword fails here as it would in Tilt. Defaults are immutable stand-ins for Tilt's.
+    """
+
+    # fmt: off
+    @staticmethod
+    def define_string(name, args=False, usage=""): ...
+    @staticmethod
+    def parse(): ...
+    @staticmethod
+    def local(
+        command, quiet=False, command_bat="", echo_off=False, env=None, dir="", stdin=None,
+    ): ...
+    @staticmethod
+    def read_file(file_path, default=None): ...
+    @staticmethod
+    def watch_file(file_path): ...
+    @staticmethod
+    def listdir(directory, recursive=False): ...
+    @staticmethod
+    def decode_json(json): ...
+    @staticmethod
+    def decode_yaml_stream(yaml): ...
+    @staticmethod
+    def encode_yaml_stream(objs): ...
+    @staticmethod
+    def k8s_yaml(yaml, allow_duplicates=False): ...
+    @staticmethod
+    def k8s_resource(
+        workload="", new_name="", port_forwards=(), extra_pod_selectors=(), trigger_mode=None,
+        resource_deps=(), objects=(), auto_init=True, pod_readiness="", links=(), labels=(),
+        discovery_strategy="",
+    ): ...
+    @staticmethod
+    def local_resource(
+        name, cmd, deps=None, trigger_mode=None, resource_deps=(), ignore=(), auto_init=True,
+        serve_cmd="", cmd_bat="", serve_cmd_bat="", allow_parallel=False, links=(), labels=(),
+        env=None, serve_env=None, readiness_probe=None, dir="", serve_dir="",
+    ): ...
+    @staticmethod
+    def docker_build(
+        ref, context, build_args=None, dockerfile="Dockerfile", dockerfile_contents="",
+        live_update=(), match_in_env_vars=False, ignore=(), only=(), entrypoint=(), target="",
+        ssh="", network="", secret="", extra_tag="", container_args=None, cache_from=(),
+        pull=False, platform="", extra_hosts=(),
+    ): ...
+    @staticmethod
+    def sync(local_path, remote_path): ...
+    @staticmethod
+    def port_forward(local_port, container_port=None, name=None, link_path=None, host=None): ...
+    # Starlark's own fail() and print(), as Tilt's interpreter defines them.
+    @staticmethod
+    def fail(*args, sep=" "): ...
+    @staticmethod
+    def print(*args, sep=" "): ...
+    # fmt: on
+
+
+def tilt_builtin(
+    signature: Callable[..., Any],
+) -> Callable[[Callable[[dict[str, Any]], Any]], Callable[..., Any]]:
+    """Make `impl(arguments)` callable as the builtin; it gets every argument by name."""
+    parameters = inspect.signature(signature)
+
+    def decorate(impl: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            bound = parameters.bind(*args, **kwargs)  # TypeError on an unknown keyword
+            bound.apply_defaults()
+            return impl(dict(bound.arguments))
+
+        return call
+
+    return decorate
 
 
 def _resolve(path: str) -> Path:
@@ -177,21 +276,28 @@ def _resolve(path: str) -> Path:
 def _builtins(run: TiltRun) -> dict[str, Callable[..., Any]]:
     """Python stand-ins for the Tilt builtins the lab's Tiltfile uses, recording every call."""
 
-    def fail(msg: str) -> None:
-        raise TiltfileFailed(msg)
+    @tilt_builtin(TiltApi.fail)
+    def fail(a: dict[str, Any]) -> None:
+        raise TiltfileFailed(a["sep"].join(str(v) for v in a["args"]))
 
-    def define_string(name: str, args: bool = False, usage: str = "") -> None:
-        assert not args, "the lab's options are named flags"
+    @tilt_builtin(TiltApi.define_string)
+    def define_string(a: dict[str, Any]) -> None:
+        assert not a["args"], "the lab's options are named flags"
 
-    def parse() -> dict[str, str]:
+    @tilt_builtin(TiltApi.parse)
+    def parse(a: dict[str, Any]) -> dict[str, str]:
         return dict(run.args)
 
-    def local(command: Any, quiet: bool = False, **kwargs: Any) -> str:
+    @tilt_builtin(TiltApi.local)
+    def local(a: dict[str, Any]) -> str:
+        command = a["command"]
         run.local_commands.append(command)
         result = subprocess.run(
             command,
             shell=isinstance(command, str),
-            cwd=TILTFILE.parent,
+            cwd=_resolve(a["dir"]),
+            env={**os.environ, **(a["env"] or {})},
+            input=a["stdin"],
             capture_output=True,
             text=True,
             check=False,
@@ -201,58 +307,63 @@ def _builtins(run: TiltRun) -> dict[str, Callable[..., Any]]:
             raise TiltfileFailed(f"local({command!r}) failed: {result.stderr}")
         return result.stdout
 
-    def read_file(path: str, default: str | None = None) -> str:
-        resolved = _resolve(path)
+    @tilt_builtin(TiltApi.read_file)
+    def read_file(a: dict[str, Any]) -> str:
+        resolved = _resolve(a["file_path"])
         run.read_files.append(resolved)
+        if a["default"] is not None and not resolved.exists():
+            return a["default"]
         return resolved.read_text()
 
-    def watch_file(path: str) -> None:
-        run.watched_files.append(_resolve(path))
+    @tilt_builtin(TiltApi.watch_file)
+    def watch_file(a: dict[str, Any]) -> None:
+        run.watched_files.append(_resolve(a["file_path"]))
 
-    def listdir(path: str, recursive: bool = False) -> list[str]:
-        root = _resolve(path)
-        files: Iterator[Path] = root.rglob("*") if recursive else root.iterdir()
+    @tilt_builtin(TiltApi.listdir)
+    def listdir(a: dict[str, Any]) -> list[str]:
+        root = _resolve(a["directory"])
+        files: Iterator[Path] = root.rglob("*") if a["recursive"] else root.iterdir()
         return sorted(str(p) for p in files if p.is_file())
 
-    def decode_json(text: str) -> Any:
-        return json.loads(text)
+    @tilt_builtin(TiltApi.decode_json)
+    def decode_json(a: dict[str, Any]) -> Any:
+        return json.loads(a["json"])
 
-    def decode_yaml_stream(text: str) -> list[Any]:
-        return list(yaml.safe_load_all(text))
+    @tilt_builtin(TiltApi.decode_yaml_stream)
+    def decode_yaml_stream(a: dict[str, Any]) -> list[Any]:
+        return list(yaml.safe_load_all(a["yaml"]))
 
-    def encode_yaml_stream(objects: list[Any]) -> str:
-        return yaml.safe_dump_all(objects, sort_keys=False)
+    @tilt_builtin(TiltApi.encode_yaml_stream)
+    def encode_yaml_stream(a: dict[str, Any]) -> str:
+        return yaml.safe_dump_all(a["objs"], sort_keys=False)
 
-    def k8s_yaml(blob: str, allow_duplicates: bool = False) -> None:
-        run.k8s_objects.extend(doc for doc in yaml.safe_load_all(blob) if doc)
+    @tilt_builtin(TiltApi.k8s_yaml)
+    def k8s_yaml(a: dict[str, Any]) -> None:
+        run.k8s_objects.extend(doc for doc in yaml.safe_load_all(a["yaml"]) if doc)
 
-    def k8s_resource(workload: str = "", **kwargs: Any) -> None:
-        run.k8s_resources.append({"workload": workload, **kwargs})
+    @tilt_builtin(TiltApi.k8s_resource)
+    def k8s_resource(a: dict[str, Any]) -> None:
+        run.k8s_resources.append(a)
 
-    def local_resource(name: str, **kwargs: Any) -> None:
-        run.local_resources.append({"name": name, **kwargs})
+    @tilt_builtin(TiltApi.local_resource)
+    def local_resource(a: dict[str, Any]) -> None:
+        run.local_resources.append(a)
 
-    def docker_build(ref: str, context: str, **kwargs: Any) -> None:
-        run.docker_builds.append({"ref": ref, "context": context, **kwargs})
+    @tilt_builtin(TiltApi.docker_build)
+    def docker_build(a: dict[str, Any]) -> None:
+        run.docker_builds.append(a)
 
-    def sync(local_path: str, remote_path: str) -> dict[str, str]:
-        return {"sync": local_path, "to": remote_path}
+    @tilt_builtin(TiltApi.sync)
+    def sync(a: dict[str, Any]) -> dict[str, str]:
+        return {"sync": a["local_path"], "to": a["remote_path"]}
 
-    def port_forward(
-        local_port: int,
-        container_port: int | None = None,
-        name: str | None = None,
-        link_path: str | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "local_port": local_port,
-            "container_port": container_port,
-            "name": name,
-            "link_path": link_path,
-        }
+    @tilt_builtin(TiltApi.port_forward)
+    def port_forward(a: dict[str, Any]) -> dict[str, Any]:
+        return a
 
-    def tilt_print(*values: Any) -> None:
-        run.printed.append(" ".join(str(v) for v in values))
+    @tilt_builtin(TiltApi.print)
+    def tilt_print(a: dict[str, Any]) -> None:
+        run.printed.append(a["sep"].join(str(v) for v in a["args"]))
 
     return {
         "fail": fail,
@@ -275,35 +386,57 @@ def _builtins(run: TiltRun) -> dict[str, Callable[..., Any]]:
     }
 
 
-# Tilt's `config` is a module; starlark-pyo3 offers struct() for that.
-_PRELUDE = "config = struct(define_string = _define_string, parse = _parse)\n"
+def evaluate_tiltfile(
+    args: dict[str, str], subcommand: str = "up", source: str | None = None
+) -> TiltRun:
+    """Evaluate the Tiltfile as `tilt <subcommand> -- <args>` would, recording what it registers.
 
-
-def evaluate_tiltfile(args: dict[str, str]) -> TiltRun:
-    """Evaluate the Tiltfile as `tilt up -- <args>` would, recording what it registers.
-
-    Raises TiltfileFailed with fail()'s message; any other Starlark error propagates.
+    `source` replaces the Tiltfile's text (to show that a broken copy fails). Raises TiltfileFailed
+    with fail()'s message; any other Starlark error (a TypeError from a stand-in too) propagates.
     """
     run = TiltRun(args=args)
     module = starlark.Module()
     for name, builtin in _builtins(run).items():
         module.add_callable(name, builtin)
+    module["_tilt_subcommand"] = subcommand
     dialect = starlark.Dialect.standard()
     # Tilt's Starlark allows if/for at the top level of a Tiltfile.
     dialect.enable_top_level_stmt = True
     globals_ = starlark.Globals.extended_by([starlark.LibraryExtension.StructType])
-    source = _PRELUDE + TILTFILE.read_text()
+    # Tilt's `config` is a module; starlark-pyo3 offers struct() for that.
+    prelude = (
+        "config = struct(define_string = _define_string, parse = _parse,"
+        " tilt_subcommand = _tilt_subcommand)\n"
+    )
+    text = TILTFILE.read_text() if source is None else source
     try:
-        starlark.eval(module, starlark.parse("Tiltfile", source, dialect), globals_)
+        starlark.eval(module, starlark.parse("Tiltfile", prelude + text, dialect), globals_)
     except starlark.StarlarkError as err:
         # A Python exception inside a builtin surfaces as StarlarkError; recover fail()'s message.
         marker = "TiltfileFailed: "
-        text = str(err)
-        if marker in text:
-            message = text.split(marker, 1)[1].splitlines()[0]
-            raise TiltfileFailed(message) from err
+        message = str(err)
+        if marker in message:
+            raise TiltfileFailed(message.split(marker, 1)[1].splitlines()[0]) from err
         raise
     return run
+
+
+# ---- Stand-in executables, for the shell scripts of the Kubernetes path ------------------------
+
+
+def fake_executable(bin_dir: Path, name: str, body: str) -> Path:
+    """A `name` in bin_dir that records its argv in `<name>.argv`, then runs the sh `body`."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / name
+    path.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "$0.argv"\n{body}\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def recorded_argv(executable: Path) -> list[str] | None:
+    """The arguments of the last call to a fake_executable, or None if it never ran."""
+    record = executable.with_name(executable.name + ".argv")
+    return record.read_text().splitlines() if record.exists() else None
 
 
 def valid_steps() -> list[str]:

@@ -1,23 +1,32 @@
-"""The Tiltfile, evaluated offline with stubbed Tilt builtins: every step, bad arguments."""
+"""The Tiltfile, evaluated offline with stubbed Tilt builtins: every step, `tilt down`, bad
+arguments, and its Dapr install script run against stand-ins for kubectl and dapr."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
+import starlark
 
 from tests.k8s_validation import (
     COMPONENTS_DIR,
     MANIFEST_DIR,
+    REPO_ROOT,
+    TILTFILE,
     GoMissing,
     TiltfileFailed,
     TiltRun,
     dapr_crds,
     evaluate_tiltfile,
+    fake_executable,
     go_missing,
     pinned,
+    recorded_argv,
     strict_schema,
     valid_steps,
     yaml_documents,
@@ -28,6 +37,15 @@ APP_ID = "chat-agent"
 DEFAULT_NAMESPACE = "dapr-lab"
 SIDECAR_HTTP_PORT = 3500
 SERVE_SCRIPT = "/usr/local/bin/lab-serve"
+OPERATOR_QUERY = [
+    "get",
+    "deployment",
+    "dapr-operator",
+    "-n",
+    "dapr-system",
+    "-o",
+    "jsonpath={.spec.template.spec.containers[0].image}",
+]
 
 
 def app_container(run: TiltRun) -> dict[str, Any]:
@@ -188,3 +206,117 @@ def test_bad_replicas_fail(replicas: str) -> None:
 def test_bad_namespace_fails(namespace: str) -> None:
     with pytest.raises(TiltfileFailed, match="namespace"):
         evaluate_tiltfile({"step": STEPS[0], "namespace": namespace})
+
+
+def test_options_left_out_fall_back_to_their_defaults() -> None:
+    """Why `tilt args` must repeat them: it replaces every argument, and the Tiltfile keeps none."""
+    run = evaluate_tiltfile({"step": STEPS[-1]})
+    assert run.object("Deployment", APP_ID)["spec"]["replicas"] == 1
+    assert {o["metadata"]["name"] for o in run.objects("Namespace")} == {DEFAULT_NAMESPACE}
+
+
+# ---- tilt down: the same objects as tilt up, with no step given ------------------------------
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"namespace": "lab-two"}, {"namespace": "default", "replicas": "2"}]
+)
+def test_tilt_down_needs_no_step_and_finds_what_up_applied(options: dict[str, str]) -> None:
+    down = evaluate_tiltfile(options, subcommand="down")
+    assert down.object_ids()
+    for step in STEPS:
+        up = evaluate_tiltfile({"step": step, **options})
+        assert down.object_ids() == up.object_ids(), step
+
+
+def test_tilt_down_still_refuses_an_unknown_step() -> None:
+    with pytest.raises(TiltfileFailed, match="unknown step"):
+        evaluate_tiltfile({"step": "nope"}, subcommand="down")
+
+
+# ---- The stand-ins take exactly Tilt's parameters, so a misspelled keyword fails --------------
+
+
+@pytest.mark.parametrize(
+    ("written", "misspelled"),
+    [
+        ("resource_deps = setup_deps", "resource_dep = setup_deps"),  # k8s_resource
+        ('env = {"DAPR_RUNTIME_VERSION"', 'envs = {"DAPR_RUNTIME_VERSION"'),  # local_resource
+        ("build_args = {", "build_arg = {"),  # docker_build
+        ('link_path = "/docs"', 'link = "/docs"'),  # port_forward
+        ("quiet = True", "quite = True"),  # local
+        ('usage = "step folder', 'help = "step folder'),  # config.define_string
+    ],
+)
+def test_a_misspelled_keyword_fails_the_evaluation(written: str, misspelled: str) -> None:
+    text = TILTFILE.read_text()
+    assert text.count(written) == 1, f"the Tiltfile no longer says {written!r}"
+    with pytest.raises(starlark.StarlarkError, match="unexpected keyword argument"):
+        evaluate_tiltfile({"step": STEPS[0]}, source=text.replace(written, misspelled))
+
+
+# ---- The Dapr install script, run with stand-ins for kubectl and dapr -------------------------
+
+
+def run_dapr_install(
+    tmp_path: Path, operator_image: str | None, dapr_exit: int = 0
+) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    """Run the `dapr` local_resource's command; kubectl reports `operator_image` (None: absent)."""
+    (dapr,) = [
+        r for r in evaluate_tiltfile({"step": STEPS[0]}).local_resources if r["name"] == "dapr"
+    ]
+    bin_dir = tmp_path / "bin"
+    if operator_image is None:
+        kubectl_body = (
+            "echo 'Error from server (NotFound): deployments \"dapr-operator\"' >&2; exit 1"
+        )
+    else:
+        kubectl_body = f"echo '{operator_image}'"
+    kubectl = fake_executable(bin_dir, "kubectl", kubectl_body)
+    dapr_cli = fake_executable(bin_dir, "dapr", f"exit {dapr_exit}")
+    result = subprocess.run(
+        dapr["cmd"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **dapr["env"]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result, kubectl, dapr_cli
+
+
+@pytest.mark.parametrize("registry", ["", "localhost:5000/"])
+def test_dapr_install_leaves_the_pinned_version_alone(tmp_path: Path, registry: str) -> None:
+    pin = pinned()["dapr-runtime"]
+    result, kubectl, dapr_cli = run_dapr_install(tmp_path, f"{registry}dapr/operator:{pin}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Dapr {pin} is installed in dapr-system."
+    assert recorded_argv(kubectl) == OPERATOR_QUERY
+    assert recorded_argv(dapr_cli) is None
+
+
+def test_dapr_install_installs_the_pin_when_dapr_is_absent(tmp_path: Path) -> None:
+    pin = pinned()["dapr-runtime"]
+    result, kubectl, dapr_cli = run_dapr_install(tmp_path, None)
+    assert result.returncode == 0, result.stderr
+    assert recorded_argv(kubectl) == OPERATOR_QUERY
+    assert recorded_argv(dapr_cli) == [
+        "init", "-k", "--runtime-version", pin, "--wait", "--timeout", "600"
+    ]  # fmt: skip
+
+
+def test_dapr_install_fails_when_dapr_init_fails(tmp_path: Path) -> None:
+    result, _, dapr_cli = run_dapr_install(tmp_path, None, dapr_exit=3)
+    assert result.returncode != 0
+    assert recorded_argv(dapr_cli) is not None
+
+
+def test_dapr_install_refuses_another_version_and_says_how_to_fix_it(tmp_path: Path) -> None:
+    pin = pinned()["dapr-runtime"]
+    result, _, dapr_cli = run_dapr_install(tmp_path, "dapr/operator:1.13.0")
+    assert result.returncode == 1
+    assert recorded_argv(dapr_cli) is None, "never upgrades or uninstalls on its own"
+    assert f"Dapr 1.13.0 is installed, but this lab pins {pin}" in result.stderr
+    assert f"dapr upgrade -k --runtime-version {pin}" in result.stderr
+    assert "dapr uninstall -k" in result.stderr
