@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import copy
+import socket
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.k8s_validation import MANIFEST_DIR, kubernetes_documents, pinned, yaml_documents
+from tests.k8s_validation import (
+    MANIFEST_DIR,
+    dapr_documents,
+    kubernetes_documents,
+    pinned,
+    valid_steps,
+    yaml_documents,
+)
+from tests.steps import load_step
 
 # The oldest and newest Kubernetes schemas kubernetes-validate ships: local clusters vary.
 KUBERNETES_VERSIONS = ("1.25.0", "1.37.0")
@@ -71,8 +81,26 @@ def test_app_is_a_dapr_app_with_the_lab_id_and_port() -> None:
     assert annotations["dapr.io/app-id"] == APP_ID
     assert annotations["dapr.io/app-port"] == str(APP_PORT)
     assert annotations["dapr.io/log-level"] in ("debug", "info", "warn", "error")
-    # mTLS is a control-plane setting; nothing here may point at a config that turns it off.
+    # No Dapr Configuration: the actor runtime config comes from the app (GET /dapr/config).
     assert "dapr.io/config" not in annotations
+    kinds = {d["kind"] for d in kubernetes_documents() + dapr_documents()}
+    assert "Configuration" not in kinds
+
+
+@pytest.mark.parametrize("step", valid_steps())
+def test_probes_and_actor_config_are_served_without_a_sidecar(step: str) -> None:
+    """The probes must not wait on daprd: /healthz and /dapr/config answer before it is up."""
+    module = load_step(step)
+    with socket.socket() as unused:
+        # A bound port that does not listen refuses connections: no sidecar answers there.
+        unused.bind(("127.0.0.1", 0))
+        module.SIDECAR_URL = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        with TestClient(module.app) as client:
+            assert client.get("/healthz").status_code == 200
+            config = client.get("/dapr/config")
+            assert "default" not in module.proxies, "the actors are not registered yet"
+    assert config.status_code == 200
+    assert config.json()["entities"]
 
 
 def test_app_probes_use_healthz_on_the_app_port() -> None:
@@ -95,7 +123,7 @@ def test_app_runs_as_the_images_non_root_user_with_requests() -> None:
 def test_app_picks_its_step_by_env_not_by_image() -> None:
     app = container(deployment(APP_ID), "app")
     env = {e["name"]: e.get("value") for e in app["env"]}
-    assert "LAB_STEP" in env
+    assert env["LAB_STEP"] in valid_steps(), "applied without the Tiltfile, it must still serve"
     assert ":" not in app["image"], "Tilt (or you) tags the one lab image; no per-step tags"
     assert "command" not in app and "args" not in app, "the image's command serves LAB_STEP"
 
