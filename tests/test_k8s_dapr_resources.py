@@ -18,6 +18,7 @@ from tests.k8s_validation import (
     dapr_crds,
     dapr_documents,
     go_missing,
+    injector_annotations,
     kubernetes_documents,
     pinned,
     strict_schema,
@@ -40,6 +41,27 @@ def crds() -> dict[tuple[str, str], CrdVersion]:
         return dapr_crds(pinned()["dapr-runtime"])
     except GoMissing as err:
         go_missing(err)
+
+
+@pytest.fixture(scope="module")
+def known_annotations() -> set[str]:
+    try:
+        return injector_annotations(pinned()["dapr-runtime"])
+    except GoMissing as err:
+        go_missing(err)
+
+
+def dapr_annotations(node: Any) -> set[str]:
+    """Every `dapr.io/*` annotation key anywhere in a manifest (pod templates included)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        found |= {key for key in node.get("annotations", {}) if key.startswith("dapr.io/")}
+        for value in node.values():
+            found |= dapr_annotations(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= dapr_annotations(item)
+    return found
 
 
 def validator_for(doc: dict[str, Any], crds: dict[tuple[str, str], CrdVersion]) -> Any:
@@ -249,3 +271,23 @@ def test_state_store_retries_are_bounded(resiliency: dict[str, Any]) -> None:
     retry = resiliency["spec"]["policies"]["retries"][outbound["retry"]]
     assert retry["policy"] in ("constant", "exponential")
     assert 0 < retry["maxRetries"] <= 5
+
+
+def test_every_dapr_annotation_is_one_the_injector_reads(known_annotations: set[str]) -> None:
+    # The injector's source was read: the annotations every Dapr app needs are in it.
+    assert {"dapr.io/enabled", "dapr.io/app-id", "dapr.io/app-port"} <= known_annotations
+    used = dapr_annotations(kubernetes_documents())
+    assert "dapr.io/app-id" in used
+    assert used - known_annotations == set(), "the injector ignores unknown annotations silently"
+
+
+@pytest.mark.parametrize(
+    "typo", ["dapr.io/app-prot", "dapr.io/log_level", "dapr.io/sidecar-cpu-requests"]
+)
+def test_a_misspelled_dapr_annotation_is_caught(typo: str, known_annotations: set[str]) -> None:
+    broken = copy.deepcopy(kubernetes_documents())
+    (app,) = [
+        d for d in broken if d["kind"] == "Deployment" and d["metadata"]["name"] == "chat-agent"
+    ]
+    app["spec"]["template"]["metadata"]["annotations"][typo] = "x"
+    assert dapr_annotations(broken) - known_annotations == {typo}
