@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import os
 import re
-import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ from tests.k8s_validation import (
     MANIFEST_DIR,
     REPO_ROOT,
     TILTFILE,
+    TiltfileFailed,
     dapr_documents,
+    evaluate_tiltfile,
+    fake_executable,
     kubernetes_documents,
     pinned,
     valid_steps,
@@ -41,6 +45,10 @@ K8S_FILES = [
 ]
 URL = re.compile(r"\bhttps?://([^/\s'\"`)]+)")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
+# An image named in YAML (`image: ...`) or in a Dockerfile (`FROM [--platform=...] ...`).
+IMAGE_REFERENCE = re.compile(
+    r"^\s*(?:-\s*)?image:\s*[\"']?([^\s\"'#]+)|^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.M | re.I
+)
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -70,6 +78,16 @@ def app_deployment() -> dict[str, Any]:
         if d["kind"] == "Deployment" and d["metadata"]["name"] == APP_ID
     ]
     return doc
+
+
+def by_name(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (doc,) = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def pod_container(deploy: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [c for c in deploy["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    return found
 
 
 def tiltfile_constant(name: str) -> str:
@@ -140,10 +158,7 @@ def test_dockerignore_lets_through_exactly_what_the_image_needs() -> None:
 def run_serve(tmp_path: Path, lab_step: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """Run serve.sh from the repo root with a stand-in `uvicorn` that prints its arguments."""
     fake_bin = tmp_path / "bin"
-    fake_bin.mkdir(exist_ok=True)
-    fake = fake_bin / "uvicorn"
-    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    fake_executable(fake_bin, "uvicorn", 'printf "%s\\n" "$@"')
     env = {
         **os.environ,
         "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
@@ -212,6 +227,69 @@ def test_app_id_agrees_everywhere() -> None:
     assert f"{APP_ID}||ChatAgent||<id>||history" in K8S_README.read_text()
 
 
+def pod_annotations(docs: list[dict[str, Any]]) -> dict[str, str]:
+    return by_name(docs, "Deployment", APP_ID)["spec"]["template"]["metadata"]["annotations"]
+
+
+def port_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """Where the manifests disagree on the app's or Redis's port."""
+    problems = []
+    annotations = pod_annotations(docs)
+    if annotations["dapr.io/app-port"] != str(APP_PORT):
+        problems.append(f"dapr.io/app-port is {annotations['dapr.io/app-port']}")
+    redis_host = dict(pair.split("=", 1) for pair in annotations["dapr.io/env"].split(","))
+    redis_port = int(redis_host["REDIS_HOST"].rsplit(":", 1)[1])
+    for workload, container, port in [(APP_ID, "app", APP_PORT), ("redis", "redis", redis_port)]:
+        ports = pod_container(by_name(docs, "Deployment", workload), container)["ports"]
+        if [p["containerPort"] for p in ports] != [port]:
+            problems.append(f"{workload} listens on {ports}, not {port}")
+        by_port_name = {p["name"]: p["containerPort"] for p in ports}
+        for service_port in by_name(docs, "Service", workload)["spec"]["ports"]:
+            target = service_port["targetPort"]
+            if service_port["port"] != port or by_port_name.get(target, target) != port:
+                problems.append(f"Service {workload} maps {service_port}, not {port}")
+    return problems
+
+
+def test_ports_agree_across_the_manifests() -> None:
+    assert port_problems(kubernetes_documents()) == []
+
+
+def first_port(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The first port of a Service, or of the first container of a Deployment."""
+    doc = by_name(docs, kind, name)
+    if kind == "Service":
+        return doc["spec"]["ports"][0]
+    return doc["spec"]["template"]["spec"]["containers"][0]["ports"][0]
+
+
+WRONG_PORTS: dict[str, Callable[[list[dict[str, Any]]], None]] = {
+    "app-port-annotation": lambda d: pod_annotations(d).update({"dapr.io/app-port": "8001"}),
+    "app-containerPort": lambda d: first_port(d, "Deployment", APP_ID).update(containerPort=8001),
+    "app-service-port": lambda d: first_port(d, "Service", APP_ID).update(port=8001),
+    "app-service-targetPort": lambda d: first_port(d, "Service", APP_ID).update(targetPort=8001),
+    "app-service-targetPort-name": lambda d: first_port(d, "Service", APP_ID).update(
+        targetPort="metrics"
+    ),
+    "redis-containerPort": lambda d: first_port(d, "Deployment", "redis").update(
+        containerPort=6380
+    ),
+    "redis-service-port": lambda d: first_port(d, "Service", "redis").update(port=6380),
+    "redis-host-port": lambda d: pod_annotations(d).update(
+        {"dapr.io/env": "REDIS_HOST=redis:6380"}
+    ),
+}
+
+
+@pytest.mark.parametrize("mutate", WRONG_PORTS.values(), ids=WRONG_PORTS.keys())
+def test_a_wrong_port_fails_the_consistency_check(
+    mutate: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    docs = copy.deepcopy(kubernetes_documents())
+    mutate(docs)
+    assert port_problems(docs) != []
+
+
 def test_app_port_agrees_everywhere() -> None:
     annotations = app_deployment()["spec"]["template"]["metadata"]["annotations"]
     assert annotations["dapr.io/app-port"] == str(APP_PORT)
@@ -227,10 +305,50 @@ def test_resiliency_targets_name_existing_components() -> None:
             assert doc["spec"]["targets"].get("components", {}).keys() <= components
 
 
+def image_references(text: str) -> list[str]:
+    return [yaml_image or from_image for yaml_image, from_image in IMAGE_REFERENCE.findall(text)]
+
+
+def names_a_registry(image: str) -> bool:
+    """Docker reads the part before the first "/" as a registry host if it has a "." or ":"."""
+    first, slash, _ = image.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
 def test_no_remote_address_in_the_kubernetes_path() -> None:
     for path in K8S_FILES:
         for host in URL.findall(path.read_text()):
             assert host.split(":")[0] in LOCAL_HOSTS, f"{path.name} names {host}"
+
+
+def test_no_image_names_a_registry() -> None:
+    found = {ref for path in K8S_FILES for ref in image_references(path.read_text())}
+    # The lab's own image, Redis and the Dockerfile's base are all found.
+    assert {
+        "chat-agent-lab",
+        f"redis:{pinned()['redis']}",
+        "python:${PYTHON_VERSION}-slim",
+    } <= found
+    found.add(tiltfile_constant("IMAGE"))
+    assert [ref for ref in found if names_a_registry(ref)] == []
+
+
+@pytest.mark.parametrize(
+    ("line", "has_registry"),
+    [
+        ("FROM {host}/library/python:3.11-slim", True),
+        ("FROM --platform=$BUILDPLATFORM {host}/python:3.11 AS build", True),
+        ("          image: {host}/team/redis:7", True),
+        ("        - image: '{host}/app'", True),
+        ("FROM python:3.11-slim", False),
+        ("          image: library/redis:7.0.15", False),
+        ("          image: redis:7.0.15", False),
+    ],
+)
+@pytest.mark.parametrize("host", ["registry.invalid", "localhost:5000", "localhost", "10.0.0.7:80"])
+def test_a_registry_host_in_an_image_is_caught(line: str, has_registry: bool, host: str) -> None:
+    (ref,) = image_references(line.format(host=host))
+    assert names_a_registry(ref) == has_registry
 
 
 # ---- The root README's Kubernetes section (its links: tests/test_readmes.py) ------------------
@@ -243,16 +361,80 @@ def test_readme_has_one_command_per_step() -> None:
         assert step in STEPS, f"README names unknown step {step}"
 
 
-def test_readme_covers_the_learners_path() -> None:
+def kubernetes_section() -> str:
     text = K8S_README.read_text()
+    assert "\n## Kubernetes\n" in text
+    return text.split("\n## Kubernetes\n", 1)[1]
+
+
+def readme_tilt_commands() -> list[str]:
+    """Each tilt command of the Kubernetes section: fenced lines, and inline ones with arguments."""
+    section = kubernetes_section()
+    commands = [
+        line.strip()
+        for block in re.findall(r"^```bash\n(.*?)^```", section, re.S | re.M)
+        for line in block.splitlines()
+        if line.startswith("tilt ")
+    ]
+    return commands + re.findall(r"`(tilt \w+ [^`]*-- [^`]*)`", section)
+
+
+def tiltfile_args(command: str) -> tuple[str, list[str], dict[str, str]]:
+    """(subcommand, tilt's own flags, Tiltfile args) of `tilt <subcommand> [flags] [-- args]`."""
+    tilt_part, _, args_part = command.partition(" -- ")
+    subcommand, *flags = tilt_part.split()[1:]
+    words = args_part.split()
+    assert len(words) % 2 == 0 and all(w.startswith("--") for w in words[::2]), command
+    return (
+        subcommand,
+        flags,
+        {key[2:]: value for key, value in zip(words[::2], words[1::2], strict=True)},
+    )
+
+
+def test_readme_covers_the_learners_path() -> None:
+    text = kubernetes_section()
     for needed in [
         "tilt args -- --step",
         "curl -s localhost:3500/v1.0/metadata",
         "redis-cli KEYS '*'",
-        "tilt down",
+        "tilt down --delete-namespaces",
         f"--runtime-version {pinned()['dapr-runtime']}",
+        "no `dapr.io/config` annotation",
+        "`GET /dapr/config`",
     ]:
         assert needed in text, needed
+
+
+def test_every_tilt_command_in_the_readme_works() -> None:
+    commands = readme_tilt_commands()
+    assert {tiltfile_args(c)[0] for c in commands} == {"up", "args", "down"}
+    for command in commands:
+        subcommand, flags, args = tiltfile_args(command)
+        # `tilt args` re-runs the Tiltfile inside the running `tilt up`.
+        mode = "down" if subcommand == "down" else "up"
+        try:
+            run = evaluate_tiltfile(args, subcommand=mode)
+        except TiltfileFailed as err:
+            pytest.fail(f"`{command}`: {err}")
+        if subcommand == "down" and run.objects("Namespace"):
+            # Tilt keeps namespaces unless told otherwise, and the lab's would survive.
+            assert "--delete-namespaces" in flags, command
+
+
+def test_readme_tells_to_repeat_options_with_tilt_args() -> None:
+    section = kubernetes_section()
+    assert "`tilt args` replaces the whole argument list" in section
+    examples = [c for c in readme_tilt_commands() if c.startswith("tilt args")]
+    assert any({"step", "replicas"} <= tiltfile_args(c)[2].keys() for c in examples)
+
+
+def test_readme_versions_table_names_the_pins() -> None:
+    text = K8S_README.read_text()
+    p = pinned()
+    assert f"`python:{p['python']}-slim`" in text
+    assert f"`redis:{p['redis']}`" in text
+    assert re.search(rf"^\| Dapr runtime [^|]*\| {re.escape(p['dapr-runtime'])} \|", text, re.M)
 
 
 def test_readme_names_the_real_namespace_and_resources() -> None:
