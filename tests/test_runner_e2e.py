@@ -147,6 +147,28 @@ def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
         )
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_it_like_ctrl_c(
+    runner: Runner, stop_signal: signal.Signals
+) -> None:
+    children = runner.children()
+    assert set(children) == set(PROCESS_NAMES)
+
+    runner.proc.send_signal(stop_signal)
+    assert runner.proc.wait(timeout=SHUTDOWN_SECONDS) == 130
+    wait_for(
+        lambda: runner.find(r"daprlab\s*\| stopped"), SHUTDOWN_SECONDS, "the runner's last line"
+    )
+    assert runner.find(rf"daprlab\s*\| {stop_signal.name}: stopping")
+    assert not runner.find("Traceback")
+    for pid in children.values():
+        wait_for(
+            lambda pid=pid: process_gone(pid),
+            SHUTDOWN_SECONDS,
+            f"pid {pid} to exit",
+        )
+
+
 @pytest.mark.parametrize("victim", PROCESS_NAMES)
 def test_killing_one_process_stops_the_rest_and_names_it(runner: Runner, victim: str) -> None:
     children = runner.children()
