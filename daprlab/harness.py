@@ -70,6 +70,10 @@ class RunningStack:
     def restart_app_and_sidecar(self) -> None:
         self.stack.restart_instance()
 
+    def restart_placement(self) -> None:
+        """Placement stops and starts again; returns once every sidecar has its new table."""
+        self.stack.restart_placement()
+
 
 def _clients(stack: Stack) -> tuple[httpx.Client, httpx.Client]:
     return (

@@ -106,6 +106,8 @@ class ManagedProcess:
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+        self._lines_read = 0  # all lines ever read, including those `lines` dropped
+        self._lines_lock = threading.Lock()
         self._sink = sink
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -134,8 +136,21 @@ class ManagedProcess:
         assert self._proc is not None and self._proc.stdout is not None
         for raw in self._proc.stdout:
             line = raw.rstrip("\n")
-            self.lines.append(line)
+            with self._lines_lock:
+                self.lines.append(line)
+                self._lines_read += 1
             self._sink(self.name, line)
+
+    def mark(self) -> int:
+        """A position in the output, for `lines_since`."""
+        with self._lines_lock:
+            return self._lines_read
+
+    def lines_since(self, mark: int) -> list[str]:
+        """The lines read after `mark` (as many of them as `lines` still holds)."""
+        with self._lines_lock:
+            new = self._lines_read - mark
+            return list(self.lines)[-new:] if new > 0 else []
 
     @property
     def pid(self) -> int | None:
@@ -510,6 +525,22 @@ class Stack:
             inst.app.stop()
         self.start_app(inst)
         self.wait_ready(inst)
+
+    def restart_placement(self) -> None:
+        """Stop placement, start it again on the same ports, and wait until every running
+        sidecar has a placement table from the new process (actor calls wait until then)."""
+        marks = [(inst.daprd, inst.daprd.mark()) for inst in self.instances if inst.daprd]
+        self.control.pop("placement").stop()
+        self.start_placement()
+        for daprd, mark in marks:
+            self._wait(
+                [daprd],
+                lambda daprd=daprd, mark=mark: any(
+                    PLACEMENT_TABLE_LOG in line for line in daprd.lines_since(mark)
+                ),
+                f"{daprd.name}'s placement table from the restarted placement",
+                SIDECAR_READY_TIMEOUT_SECONDS,
+            )
 
     def restart_instance(self, index: int = 0) -> None:
         """Stop the app and its sidecar, then start both again on the same ports."""

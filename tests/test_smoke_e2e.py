@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from daprlab.stack import APP_ID
+from daprlab.stack import APP_ID, process_gone
 
 pytestmark = pytest.mark.e2e
 
@@ -60,3 +60,23 @@ def test_two_stacks_run_side_by_side(lab) -> None:
     first, second = lab("01_actor_timers"), lab("01_actor_timers")
     assert first.app.post("/chat/one", json={"content": "first"}).status_code == 200
     assert second.app.get("/chat/one/history").json()["messages"] == []
+
+
+def test_placement_restart_keeps_state_and_calls_work_again(lab) -> None:
+    running = lab("01_actor_timers")
+    assert running.app.post("/chat/placed", json={"content": "before"}).status_code == 200
+    [(_, first_pid)] = [entry for entry in running.stack.started if entry[0] == "placement"]
+
+    running.restart_placement()
+
+    assert process_gone(first_pid)
+    assert [name for name, _ in running.stack.started].count("placement") == 2
+    resp = running.app.post("/chat/placed", json={"content": "after"})
+    assert resp.status_code == 200, resp.text
+    history = running.app.get("/chat/placed/history").json()["messages"]
+    assert [m["content"] for m in history] == [
+        "before",
+        "You said: before",
+        "after",
+        "You said: after",
+    ]
