@@ -254,6 +254,7 @@ RUNTIME_CONFIG = ActorRuntimeConfig(
     reminders_storage_partitions=REMINDERS_STORAGE_PARTITIONS,
     actor_type_configs=[
         # An entry does not inherit the global values: each one left out gets the runtime default.
+        # Reentrancy and reminder partitions are left out on purpose: the tests show they stay off.
         ActorTypeConfig(
             QUICK_ACTOR_TYPE,
             actor_idle_timeout=QUICK_IDLE_TIMEOUT,
@@ -413,15 +414,28 @@ async def quick_history(actor_id: ActorIdParam) -> History:
     return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
 
 
+def sidecar_metadata_problem(reason: str) -> str:
+    """The 503 detail of /runtime/actors: what went wrong and how to fix it."""
+    return (
+        f"cannot read the Dapr sidecar's metadata at {SIDECAR_URL}/v1.0/metadata ({reason}): "
+        "is daprd running? `uv run daprlab up 04_runtime_config` starts it with the app"
+    )
+
+
 @app.get("/runtime/actors")
 async def active_actors() -> dict[str, int]:
     """Active actors per type, as the sidecar counts them (GET /v1.0/metadata)."""
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"{SIDECAR_URL}/v1.0/metadata") as resp:
+            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
+            async with session.get(f"{SIDECAR_URL}/v1.0/metadata", timeout=timeout) as resp:
+                resp.raise_for_status()  # an error page must not read as "no active actors"
                 metadata = await resp.json()
-    except aiohttp.ClientError as err:
-        raise HTTPException(503, f"no Dapr sidecar at {SIDECAR_URL}: {err}") from err
+    except TimeoutError as err:
+        reason = f"no answer within {SIDECAR_CHECK_TIMEOUT_SECONDS}s"
+        raise HTTPException(503, sidecar_metadata_problem(reason)) from err
+    except (aiohttp.ClientError, ValueError) as err:
+        raise HTTPException(503, sidecar_metadata_problem(str(err))) from err
     counts = {actor_type: 0 for actor_type in (ACTOR_TYPE, QUICK_ACTOR_TYPE)}
     for entry in metadata.get("actorRuntime", {}).get("activeActors", []):
         counts[entry["type"]] = int(entry.get("count", 0))  # a zero count is left out
