@@ -1,47 +1,191 @@
-"""Read a step README the way the tests check it: sections, curl commands, outputs, log lines."""
+"""Read a step README the way the tests check it: sections, the walkthrough, outputs, log lines.
+
+How a README's "Run" and "Try it" sections read as a walkthrough (`walkthrough()`):
+
+- A ```text block holding one `[NAME=value ...] uv run daprlab up <step>` line (re)starts the
+  stack with exactly those settings; state (Redis, scheduler) carries over, as on a learner's
+  machine. The "Run" section holds the first one.
+- A ```bash block is a command, run as written with `bash -c` (ports rewritten to the test's).
+- A ```json or ```text block right after a command, with nothing but blank lines between, is
+  what the command prints at once.
+- A ```json or ```text block after some prose ("10 seconds later: ...") is what the latest
+  command prints when run again later: the walkthrough repeats it until it prints that.
+
+Outputs are compared exactly, after `normalize()` has put a placeholder, in both the README's
+output and the real one, in place of what legitimately differs from run to run (`PLACEHOLDERS`):
+
+- `<timestamp>`: an ISO UTC time to the second (`2026-01-01T10:00:30Z`), the moment a learner
+  sent a message plus a period.
+- `<timestamp-base64>`: base64 text that decodes to such a time (a reminder's data).
+- `"seconds_left":<seconds>`: a running countdown, read whenever the learner happens to ask (a
+  stopped one, 0, stays as it is).
+- `"entities":[...]` is sorted: the SDK builds that list from a Python set, so its order changes
+  with each process's string hashing.
+
+Log blocks under "What to look for": ```log holds whole lines of the app's log; ```log daprd
+holds text that some line of daprd's log contains. The lines of one block appear in that order.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SECTIONS = ["Goal", "What changes", "Run", "Try it", "What to look for", "Check yourself", "Next"]
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^```(\w*)[ \t]*(\S*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 CURL_URL = re.compile(r"(?:http://)?localhost:(8000|3500)(/[^\s'\"]*)")
 ENV_ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`([^`]*)`\s*\|", re.M)
 LOG_CALL = re.compile(r"logger\.(?:debug|info|warning|error)\(\s*\"([^\"]+)\"")
 LINK = re.compile(r"\]\((?!https?://|#)([^)#\s]+)")
+SETTING = r"[A-Z][A-Z0-9_]*=\S+"
+RUN_COMMAND = re.compile(rf"^((?:{SETTING}\s+)*)uv run daprlab up (\S+)$")
+INLINE_RUN_COMMAND = re.compile(rf"`((?:{SETTING}\s+)*)uv run daprlab up (\S+)`")
+OUTPUT_LANGS = ("json", "text")
+ACTOR_ID_IN_URL = re.compile(r"/(?:chat|quick-chat|actors/\w+)/([\w-]+)")
+APP_LOG = "app"
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+BASE64_TEXT = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{8,}={0,2}(?![A-Za-z0-9+/=])")
+SECONDS_LEFT = re.compile(r'"seconds_left":[1-9]\d*')
+ENTITIES = re.compile(r'"entities":\[([^\]]*)\]')
 
 
 @dataclass
-class Exchange:
-    """One curl command and, if the README states it, its exact output."""
+class Block:
+    lang: str
+    info: str  # the word after the language on the opening fence, e.g. "daprd" in ```log daprd
+    body: str
+    start: int
+    end: int
+
+
+@dataclass
+class Start:
+    """`daprlab up`: stop the running stack, if any, and start the step with these settings."""
+
+    step: str
+    env: dict[str, str]
+
+
+@dataclass
+class Command:
+    """A command; what it prints at once, if the README says; what it prints when run later."""
 
     command: str
-    expected: str | None
+    expected: str | None = None
+    later: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LogBlock:
+    process: str
+    lines: list[str]
 
 
 def headings(text: str) -> list[str]:
     return re.findall(r"^## (.+)$", text, re.M)
 
 
-def blocks(text: str) -> list[tuple[str, str]]:
-    return [(lang, body) for lang, body in FENCE.findall(text)]
+def section(text: str, name: str) -> str:
+    """The text under `## name`, up to the next `## ` heading."""
+    match = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    if match is None:
+        raise ValueError(f"no section '## {name}'")
+    return match.group(1)
 
 
-def exchanges(text: str) -> list[Exchange]:
-    """Each ```bash block of curl commands under "Try it", paired with a ```json block after it."""
-    found: list[Exchange] = []
-    fenced = blocks(text)
-    for index, (lang, body) in enumerate(fenced):
-        if lang != "bash" or not body.lstrip().startswith("curl "):
-            continue
-        expected = None
-        if index + 1 < len(fenced) and fenced[index + 1][0] == "json":
-            expected = fenced[index + 1][1].strip()
-        found.append(Exchange(body.strip(), expected))
-    return found
+def blocks(text: str) -> list[Block]:
+    return [Block(*m.groups(), m.start(), m.end()) for m in FENCE.finditer(text)]
+
+
+def run_command(line: str) -> Start | None:
+    """A `daprlab up` line with its settings, or None."""
+    match = RUN_COMMAND.match(line.strip())
+    if match is None:
+        return None
+    return Start(match.group(2), dict(s.split("=", 1) for s in match.group(1).split()))
+
+
+def walkthrough(text: str) -> list[Start | Command]:
+    """What a learner does in "Run" and "Try it", in order (see the module docstring)."""
+    steps: list[Start | Command] = []
+    for name in ("Run", "Try it"):
+        body = section(text, name)
+        previous_end = 0
+        for block in blocks(body):
+            right_after = body[previous_end : block.start].strip() == ""
+            previous_end = block.end
+            start = run_command(block.body) if block.lang == "text" else None
+            if start is not None:
+                steps.append(start)
+            elif block.lang == "bash":
+                steps.append(Command(block.body.strip()))
+            elif block.lang in OUTPUT_LANGS:
+                output = block.body.strip()
+                last = steps[-1] if steps else None
+                if not isinstance(last, Command):
+                    raise ValueError(f"an output with no command before it: {output}")
+                if right_after and last.expected is None and not last.later:
+                    last.expected = output
+                else:
+                    last.later.append(output)
+    return steps
+
+
+def commands(text: str) -> list[Command]:
+    return [step for step in walkthrough(text) if isinstance(step, Command)]
+
+
+def actor_ids(text: str) -> set[str]:
+    """The actor ids the README's commands talk to."""
+    return {found for c in commands(text) for found in ACTOR_ID_IN_URL.findall(c.command)}
+
+
+def run_commands(text: str) -> list[Start]:
+    """Every `daprlab up` in the README: in blocks and in inline code (e.g. "to go faster: ...")."""
+    found = [run_command(block.body) for block in blocks(text) if block.lang == "text"]
+    inline = [
+        Start(step, dict(s.split("=", 1) for s in settings.split()))
+        for settings, step in INLINE_RUN_COMMAND.findall(text)
+    ]
+    return [start for start in found if start is not None] + inline
+
+
+def first_run_env(text: str) -> dict[str, str]:
+    """The settings of the "Run" section's `daprlab up`: the ones "Try it" starts with."""
+    first = next(step for step in walkthrough(text) if isinstance(step, Start))
+    return first.env
+
+
+def _base64_of_timestamp(match: re.Match[str]) -> str:
+    try:
+        decoded = base64.b64decode(match.group(0), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return match.group(0)
+    return "<timestamp-base64>" if TIMESTAMP.fullmatch(decoded) else match.group(0)
+
+
+def _sorted_entities(match: re.Match[str]) -> str:
+    return '"entities":[' + ",".join(sorted(match.group(1).split(","))) + "]"
+
+
+PLACEHOLDERS = [
+    (BASE64_TEXT, _base64_of_timestamp),
+    (TIMESTAMP, lambda _match: "<timestamp>"),
+    (SECONDS_LEFT, lambda _match: '"seconds_left":<seconds>'),
+    (ENTITIES, _sorted_entities),
+]
+
+
+def normalize(output: str) -> str:
+    """`output` with the placeholders of the module docstring in place of what varies."""
+    output = output.strip()
+    for pattern, replace in PLACEHOLDERS:
+        output = pattern.sub(replace, output)
+    return output
 
 
 def curl_routes(command: str) -> list[tuple[str, str, str]]:
@@ -55,12 +199,18 @@ def env_defaults(text: str) -> dict[str, str]:
     return dict(ENV_ROW.findall(text))
 
 
+def log_blocks(text: str) -> list[LogBlock]:
+    """The ```log blocks under "What to look for", with the process whose log they quote."""
+    return [
+        LogBlock(block.info or APP_LOG, [line for line in block.body.splitlines() if line.strip()])
+        for block in blocks(section(text, "What to look for"))
+        if block.lang == "log"
+    ]
+
+
 def log_lines(text: str) -> list[str]:
-    lines: list[str] = []
-    for lang, body in blocks(text):
-        if lang == "log":
-            lines += [line for line in body.splitlines() if line.strip()]
-    return lines
+    """The app's log lines the README quotes."""
+    return [line for block in log_blocks(text) if block.process == APP_LOG for line in block.lines]
 
 
 def log_patterns(source: str) -> list[re.Pattern[str]]:
@@ -70,6 +220,14 @@ def log_patterns(source: str) -> list[re.Pattern[str]]:
         regex = re.escape(fmt).replace("%s", ".+?").replace("%d", r"-?\d+")
         patterns.append(re.compile(regex))
     return patterns
+
+
+def in_order(wanted: list[str], lines: list[str], whole_lines: bool) -> bool:
+    """True when every wanted line appears in `lines`, in the same order."""
+    remaining = iter(lines)
+    return all(
+        any(line == want if whole_lines else want in line for line in remaining) for want in wanted
+    )
 
 
 def relative_links(text: str, base: Path) -> list[Path]:

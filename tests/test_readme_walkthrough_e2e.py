@@ -1,30 +1,152 @@
-"""A learner's walk through each step README: its curl commands give the outputs it shows."""
+"""A learner's walk through the step READMEs: every command prints what the README shows.
+
+Each README's "Run" and "Try it" sections are played as written (see tests/readme_check.py):
+the stack starts with the settings each `daprlab up` gives, every command runs with bash, every
+output is compared, and the log lines under "What to look for" must be in that run's logs.
+"""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 import pytest
 
+from daprlab.harness import RunningStack
 from daprlab.paths import step_dir, steps
+from daprlab.runtime import Runtime
+from daprlab.stack import Stack, StackConfig
+from daprlab.wait import DeadlineExceeded, wait_for
 from tests import readme_check
 
 pytestmark = pytest.mark.e2e
-CURL_TIMEOUT_SECONDS = 60
+# The slowest README command waits for a deadlock to time out (FOLLOW_UP_TIMEOUT_SECONDS).
+COMMAND_TIMEOUT_SECONDS = 60
+# The longest wait a README announces is step 02's expiry (its Run section's HISTORY_TTL_SECONDS).
+LATER_TIMEOUT_SECONDS = 60
+REPEAT_INTERVAL_SECONDS = 0.5
+# A quoted log line follows the command that causes it within a second or two.
+LOG_TIMEOUT_SECONDS = 15
 
 
-@pytest.mark.parametrize("step", steps())
-def test_readme_commands_print_what_the_readme_says(lab, step: str) -> None:
-    running = lab(step)
-    app_port = running.stack.instances[0].ports.app
-    dapr_port = running.stack.instances[0].ports.dapr_http
-    text = (step_dir(step) / "README.md").read_text()
-    for exchange in readme_check.exchanges(text):
-        command = exchange.command.replace("localhost:8000", f"localhost:{app_port}")
-        command = command.replace("localhost:3500", f"localhost:{dapr_port}")
-        out = subprocess.run(
-            ["bash", "-c", command], capture_output=True, text=True, timeout=CURL_TIMEOUT_SECONDS
+@dataclass
+class Machine:
+    """A learner's machine: stacks started one after another, all on the same Redis and
+    scheduler data (`daprlab up` keeps them in .lab/ across Ctrl-C and restarts)."""
+
+    runtime: Runtime
+    state_dir: Path
+    stacks: list[RunningStack] = field(default_factory=list)
+    running: RunningStack | None = None
+
+    def up(self, step: str, env: dict[str, str]) -> RunningStack:
+        self.down()
+        log: list[str] = []
+        config = StackConfig(step=step, state_dir=self.state_dir, app_env=dict(env))
+        stack = Stack(config, self.runtime, lambda process, line: log.append(f"{process}| {line}"))
+        self.running = RunningStack(
+            stack, httpx.Client(base_url=stack.app_url), httpx.Client(base_url=stack.dapr_url), log
         )
-        assert out.returncode == 0, f"{exchange.command}\n{out.stderr}"
-        if exchange.expected is not None:
-            assert out.stdout.strip() == exchange.expected, exchange.command
+        self.stacks.append(self.running)
+        stack.start()
+        return self.running
+
+    def down(self) -> None:
+        if self.running is not None:
+            self.running.app.close()
+            self.running.sidecar.close()
+            self.running.stack.stop()
+            self.running = None
+
+    def run(self, command: str) -> str:
+        """Run a README command against the running stack, on the test's ports."""
+        assert self.running is not None, f"a command before any `daprlab up`: {command}"
+        ports = self.running.stack.instances[0].ports
+        command = command.replace("localhost:8000", f"localhost:{ports.app}")
+        command = command.replace("localhost:3500", f"localhost:{ports.dapr_http}")
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+        )
+        assert done.returncode == 0, f"{command}\nexit {done.returncode}: {done.stderr}"
+        return done.stdout
+
+
+@pytest.fixture
+def machine(dapr_runtime: Runtime, tmp_path: Path) -> Iterator[Machine]:
+    here = Machine(dapr_runtime, tmp_path)
+    try:
+        yield here
+    finally:
+        here.down()
+        # pytest shows this only for a failed test.
+        for number, running in enumerate(here.stacks, 1):
+            print(f"\n===== output of stack {number} ({running.stack.config.step}) =====")
+            print("\n".join(running.log))
+
+
+def prints_later(machine: Machine, command: str, later: str) -> None:
+    """Repeat `command` until it prints `later`, as a learner who waits a while would see."""
+    wanted = readme_check.normalize(later)
+    printed: list[str] = [""]
+
+    def matches() -> bool:
+        printed[0] = machine.run(command)
+        return readme_check.normalize(printed[0]) == wanted
+
+    try:
+        wait_for(matches, LATER_TIMEOUT_SECONDS, f"`{command}`", REPEAT_INTERVAL_SECONDS)
+    except DeadlineExceeded as err:
+        raise AssertionError(f"{err}\nREADME: {later}\nlast printed: {printed[0]}") from err
+
+
+def follow_readme(machine: Machine, step: str) -> None:
+    """Do what the step's README says, and check that everything it shows is what happens."""
+    text = (step_dir(step) / "README.md").read_text()
+    first_stack = len(machine.stacks)
+    for action in readme_check.walkthrough(text):
+        if isinstance(action, readme_check.Start):
+            assert action.step == step, f"{step}/README.md starts {action.step}"
+            machine.up(step, action.env)
+            continue
+        printed = machine.run(action.command)
+        if action.expected is not None:
+            assert readme_check.normalize(printed) == readme_check.normalize(action.expected), (
+                f"{action.command}\nREADME: {action.expected}\nprinted: {printed}"
+            )
+        for later in action.later:
+            prints_later(machine, action.command, later)
+    stacks = machine.stacks[first_stack:]
+    assert stacks, f"{step}/README.md never starts the stack"
+    for block in readme_check.log_blocks(text):
+        whole = block.process == readme_check.APP_LOG
+        wait_for(
+            lambda: any(
+                readme_check.in_order(block.lines, s.logs(block.process), whole)  # noqa: B023
+                for s in stacks
+            ),
+            LOG_TIMEOUT_SECONDS,
+            f"these lines, in order, in one {block.process} log of {step}: {block.lines}",
+        )
+
+
+# The walk in order below starts with step 01 on a fresh machine already.
+@pytest.mark.parametrize("step", steps()[1:])
+def test_a_step_readme_on_a_fresh_machine(machine: Machine, step: str) -> None:
+    follow_readme(machine, step)
+
+
+def test_the_step_readmes_in_order_on_one_machine(machine: Machine) -> None:
+    """Redis and scheduler data carry over from step to step: each step's ids are its own."""
+    for step in steps():
+        follow_readme(machine, step)
+    # The data did carry over: the last step's stack still has the first step's conversations.
+    assert machine.running is not None
+    for actor_id in readme_check.actor_ids((step_dir(steps()[0]) / "README.md").read_text()):
+        resp = machine.running.app.get(f"/chat/{actor_id}/history")
+        assert resp.status_code == 200 and resp.json()["messages"], resp.text

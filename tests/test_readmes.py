@@ -1,20 +1,92 @@
-"""Every README stays true: sections, curl paths, quoted defaults, log lines and links."""
+"""Every README stays true: sections, curl paths, quoted defaults, durations and names, log lines
+and links."""
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Callable
+from datetime import timedelta
+from types import ModuleType
 
 import pytest
+from dapr.serializers.util import convert_to_dapr_duration
 
 from daprlab.paths import REPO_ROOT, step_dir, steps
+from daprlab.stack import APP_ID
 from tests import readme_check
 from tests.steps import load_step
 
 STEPS = steps()
+# Durations the READMEs spell out in words.
+SPOKEN_SECONDS = {"an hour": 3600, "one second": 1}
 
 
 def readme(step: str) -> str:
     return (step_dir(step) / "README.md").read_text()
+
+
+def step_as_run(step: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The step's main.py with the settings its README's "Run" section starts it with."""
+    for name, value in readme_check.first_run_env(readme(step)).items():
+        monkeypatch.setenv(name, value)
+    return load_step(step)
+
+
+def seconds(delta: timedelta) -> str:
+    return str(int(delta.total_seconds()))
+
+
+def go_duration(delta: timedelta) -> str:
+    """How daprd (Go's time.Duration) prints a whole number of seconds: 1h0m0s, 1m30s, 10s."""
+    hours, rest = divmod(int(delta.total_seconds()), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+# (step, the README's words with one group, what the code as run says the group must be).
+# A space in the words matches any run of whitespace (the prose wraps).
+CLAIMS: list[tuple[str, str, Callable[[ModuleType], str]]] = [
+    ("01_actor_timers", r"one every (\d+) seconds", lambda m: seconds(m.TIMER_PERIOD)),
+    (
+        "01_actor_timers",
+        r"within (\d+) seconds, before anything",
+        lambda m: seconds(m.TIMER_PERIOD),
+    ),
+    ("01_actor_timers", r"Between (\d+) and \d+ seconds", lambda m: seconds(2 * m.TIMER_PERIOD)),
+    ("01_actor_timers", r"Between \d+ and (\d+) seconds", lambda m: seconds(3 * m.TIMER_PERIOD)),
+    ("01_actor_timers", r"counted down from (\d+)", lambda m: seconds(m.TIMER_TTL)),
+    ("02_actor_reminders", r"clears a history (\d+) seconds", lambda m: seconds(m.HISTORY_TTL)),
+    ("02_actor_reminders", r"Within the next (\d+) seconds", lambda m: seconds(m.HISTORY_TTL)),
+    ("02_actor_reminders", r"expires: (\d+) seconds after", lambda m: seconds(m.HISTORY_TTL)),
+    ("02_actor_reminders", r"`dueTime` is the (\d+) seconds", lambda m: seconds(m.HISTORY_TTL)),
+    ("02_actor_reminders", r"register `([\w-]+)` for", lambda m: m.REMINDER_NAME),
+    ("02_actor_reminders", r"state key `(\w+)`", lambda m: m.EXPIRY_KEY),
+    (
+        "02_actor_reminders",
+        r"sends it as the period `([^`]+)`",
+        lambda m: convert_to_dapr_duration(m.ONE_SHOT),
+    ),
+    (
+        "03_actor_reentrancy",
+        r"`FOLLOW_UP_TIMEOUT_SECONDS` \((\d+) seconds\)",
+        lambda m: str(m.FOLLOW_UP_TIMEOUT_SECONDS),
+    ),
+    ("03_actor_reentrancy", r"newest (\d+) messages", lambda m: str(2 * m.HISTORY_MAX_PAIRS)),
+    (
+        "04_runtime_config",
+        r"(\d+) seconds later \(`QUICK_IDLE_TIMEOUT_SECONDS`\)",
+        lambda m: seconds(m.QUICK_IDLE_TIMEOUT),
+    ),
+    (
+        "04_runtime_config",
+        r"active for (an hour) \(`ACTOR_IDLE_TIMEOUT_SECONDS`\)",
+        lambda m: seconds(m.ACTOR_IDLE_TIMEOUT),
+    ),
+    ("04_runtime_config", r"Idle timeout: (\w+)", lambda m: go_duration(m.ACTOR_IDLE_TIMEOUT)),
+]
 
 
 def route_matches(route: str, methods: set[str], method: str, path: str) -> bool:
@@ -32,12 +104,12 @@ def test_readme_curl_paths_exist_as_routes(step: str) -> None:
     # The OpenAPI paths include the routes the SDK's DaprActor adds (e.g. /dapr/config).
     paths = load_step(step).app.openapi()["paths"]
     routes = {path: {method.upper() for method in ops} for path, ops in paths.items()}
-    exchanges = readme_check.exchanges(readme(step))
-    assert exchanges, f"{step}/README.md has no curl command"
-    for exchange in exchanges:
-        for method, port, path in readme_check.curl_routes(exchange.command):
+    commands = readme_check.commands(readme(step))
+    assert commands, f"{step}/README.md has no command"
+    for command in commands:
+        for method, port, path in readme_check.curl_routes(command.command):
             if port == "3500":
-                assert path.startswith("/v1.0/"), exchange.command
+                assert path.startswith("/v1.0/"), command.command
                 continue
             assert any(route_matches(r, ms, method, path) for r, ms in routes.items()), (
                 f"{method} {path} is not a route"
@@ -78,3 +150,96 @@ def test_root_readme_maps_every_step() -> None:
     text = (REPO_ROOT / "README.md").read_text()
     for step in STEPS:
         assert f"[{step}]({step}/)" in text or f"]({step}/README.md)" in text, step
+
+
+@pytest.mark.parametrize(("step", "words", "in_code"), CLAIMS)
+def test_readme_durations_and_names_match_the_code(
+    step: str, words: str, in_code: Callable[[ModuleType], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = re.findall(words.replace(" ", r"\s+"), readme(step))
+    assert found, f"{step}/README.md no longer says /{words}/: update or drop the claim"
+    expected = in_code(step_as_run(step, monkeypatch))
+    for said in found:
+        said = str(SPOKEN_SECONDS.get(said, said))
+        assert said == expected, f"{step}/README.md says {said} in /{words}/, the code {expected}"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_readme_redis_keys_are_the_ones_daprd_writes(step: str) -> None:
+    text, module = readme(step), load_step(step)
+    actor_types = {getattr(module, name) for name in dir(module) if name.endswith("ACTOR_TYPE")}
+    state_keys = {
+        getattr(module, name) for name in ("HISTORY_KEY", "EXPIRY_KEY") if hasattr(module, name)
+    }
+    # The actor's own state: app id, actor type, actor id, state key.
+    for app_id, actor_type, key in re.findall(r"`([\w-]+)\|\|(\w+)\|\|[\w<>-]+\|\|(\w+)`", text):
+        assert app_id == APP_ID, f"{app_id}: the app id is {APP_ID}"
+        assert actor_type in actor_types, f"{actor_type} is not an actor type of {step}"
+        assert key in state_keys, f"{key} is not a state key of {step}"
+    # What runtime 1.14 keeps for reminders, in the state store: actors||<actor type>[||metadata].
+    for actor_type in re.findall(r"actors\|\|(\w+)", text):
+        assert actor_type in actor_types, f"{actor_type} is not an actor type of {step}"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_readme_run_commands_start_the_step_with_settings_it_reads(
+    step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = readme(step)
+    settings = readme_check.env_defaults(text)
+    runs = readme_check.run_commands(text)
+    assert runs, f"{step}/README.md never says how to start it"
+    for run in runs:
+        assert run.step == step, f"{step}/README.md starts {run.step}"
+        assert set(run.env) <= set(settings), f"{set(run.env) - set(settings)} not in the table"
+        for name, value in run.env.items():
+            monkeypatch.setenv(name, value)
+        load_step(step)  # a bad value stops the app (SystemExit)
+        for name in run.env:
+            monkeypatch.delenv(name)
+
+
+def test_each_step_readme_talks_to_actor_ids_of_its_own() -> None:
+    """Steps share a learner's Redis: one step's conversations must not show up in another's."""
+    ids = {step: readme_check.actor_ids(readme(step)) for step in STEPS}
+    for step in STEPS:
+        assert ids[step], f"{step}/README.md talks to no actor"
+        for other in STEPS:
+            if other != step:
+                assert not ids[step] & ids[other], f"{step} and {other}: {ids[step] & ids[other]}"
+
+
+def test_readme_02_run_shortens_the_default_expiry() -> None:
+    text = readme("02_actor_reminders")
+    (shorter, default) = re.search(
+        r"clears a history (\d+) seconds after its last message instead of the\s+default (\d+)",
+        text,
+    ).groups()
+    assert readme_check.first_run_env(text) == {"HISTORY_TTL_SECONDS": shorter}
+    assert readme_check.env_defaults(text)["HISTORY_TTL_SECONDS"] == default
+
+
+def test_readme_03_sends_as_many_messages_as_it_says() -> None:
+    text = readme("03_actor_reentrancy")
+    said = re.search(r"Send (\d+) messages to one actor at once", text).group(1)
+    (crowd,) = [c.command for c in readme_check.commands(text) if c.command.startswith("seq ")]
+    assert re.match(rf"seq 1 {said} \| xargs -P {said} ", crowd), crowd
+
+
+def test_readme_02_base64_data_is_the_expiry_it_shows() -> None:
+    """The sample outputs agree with each other the way real ones do (data = expires_at)."""
+    outputs = [c.expected or "" for c in readme_check.commands(readme("02_actor_reminders"))]
+    (expires_at,) = [m for o in outputs for m in re.findall(r'"expires_at":"([^"]+)"', o)]
+    (data,) = [m for o in outputs for m in re.findall(r'"data":"([^"]+)"', o)]
+    assert base64.b64decode(data).decode() == expires_at
+
+
+def test_normalize_hides_only_what_varies() -> None:
+    stamp, stamp64 = "2026-01-01T10:00:30Z", "MjAyNi0wMS0wMVQxMDowMDozMFo="
+    assert readme_check.normalize(f'{{"at":"{stamp}","data":"{stamp64}","seconds_left":47}}') == (
+        '{"at":"<timestamp>","data":"<timestamp-base64>","seconds_left":<seconds>}'
+    )
+    # A stopped timer's 0, other numbers, other base64 and the order of other lists stay.
+    kept = '{"seconds_left":0,"ticks":2,"data":"c3RhbGU=","list":["b","a"]}'
+    assert readme_check.normalize(kept) == kept
+    assert readme_check.normalize('{"entities":["b","a"]}') == '{"entities":["a","b"]}'
