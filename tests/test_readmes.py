@@ -243,3 +243,26 @@ def test_normalize_hides_only_what_varies() -> None:
     kept = '{"seconds_left":0,"ticks":2,"data":"c3RhbGU=","list":["b","a"]}'
     assert readme_check.normalize(kept) == kept
     assert readme_check.normalize('{"entities":["b","a"]}') == '{"entities":["a","b"]}'
+
+
+def test_walkthrough_reads_outputs_at_once_and_later() -> None:
+    fence = "```"
+    text = (
+        f"## Run\n\n{fence}text\nX=1 uv run daprlab up 01_actor_timers\n{fence}\n\n## Try it\n\n"
+        f"{fence}bash\ncurl a\n{fence}\n\n{fence}json\nnow\n{fence}\n\nLater:\n\n"
+        f"{fence}text\nthen\n{fence}\n\n{fence}bash\ncurl b\n{fence}\n\n## What to look for\n"
+    )
+    assert readme_check.walkthrough(text) == [
+        readme_check.Start("01_actor_timers", {"X": "1"}),
+        readme_check.Command("curl a", "now", ["then"]),
+        readme_check.Command("curl b"),
+    ]
+
+
+def test_log_lines_are_found_in_order_only() -> None:
+    log = ["a", "x", "b", "c"]
+    assert readme_check.in_order(["a", "b"], log, whole_lines=True)
+    assert not readme_check.in_order(["b", "a"], log, whole_lines=True)
+    assert not readme_check.in_order(["a", "d"], log, whole_lines=True)
+    assert readme_check.in_order(["x"], ["prefix x suffix"], whole_lines=False)
+    assert not readme_check.in_order(["x"], ["prefix x suffix"], whole_lines=True)
