@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field, field_validator
 # A step's own imports sit in its marked block below, apart from the sorted base imports.
 # isort: split
 # >>> feature: 01_actor_timers
+import math
 import time
 
 # <<< feature
@@ -85,6 +86,19 @@ TIMER_NAME = "report-message-count"
 TIMER_PERIOD = timedelta(seconds=env_int("TIMER_PERIOD_SECONDS", 5))
 # The timer is bounded: without a TTL it would keep the actor from ever going idle.
 TIMER_TTL = timedelta(seconds=env_int("TIMER_TTL_SECONDS", 60))
+
+
+def last_tick_at(registered_at: float) -> float:
+    """When (epoch seconds) a timer registered at `registered_at` ticks for the last time.
+
+    daprd puts the first tick on a whole second, counts the TTL from that tick (not from the
+    registration) and fires only before the TTL ends: TTL / PERIOD ticks, rounded up.
+    """
+    first_tick = math.floor(registered_at + TIMER_PERIOD.total_seconds())
+    ticks = math.ceil(TIMER_TTL / TIMER_PERIOD)
+    return first_tick + (ticks - 1) * TIMER_PERIOD.total_seconds()
+
+
 # <<< feature
 
 
@@ -123,10 +137,14 @@ ActorIdParam = Annotated[
 
 # >>> feature: 01_actor_timers
 class TimerStatus(BaseModel):
-    running: bool
-    ticks_this_activation: int
+    running: bool = Field(
+        description="this activation registered the timer or received a tick from it, and the "
+        "timer has ticks to come; a timer daprd kept from an earlier activation or app process "
+        "shows here from its next tick on"
+    )
+    ticks_this_activation: int = Field(description="ticks received since the actor was activated")
     period_seconds: int
-    seconds_left: int
+    seconds_left: int = Field(description="until the timer's last tick; 0 when not running")
 
 
 # <<< feature
@@ -215,7 +233,7 @@ class ChatAgent(
     async def _on_activate(self) -> None:
         # >>> feature: 01_actor_timers
         self._ticks = 0
-        self._timer_deadline = 0.0  # time.monotonic() when the timer's TTL ends; 0 = stopped
+        self._last_tick_at = 0.0  # epoch seconds of the known timer's last tick; 0 = none known
         # <<< feature
         logger.info("%s %s activated", self.actor_type, self.id.id)
 
@@ -254,21 +272,24 @@ class ChatAgent(
 
     # >>> feature: 01_actor_timers
     async def _start_timer(self) -> None:
+        # The timer carries its own end: an activation that only receives its ticks learns it too.
+        timer_data = {"last_tick_at": last_tick_at(time.time())}
         # Registering the same name again replaces the timer, so each message extends the TTL.
         await self.register_timer(
-            TIMER_NAME, self.report_message_count, {}, TIMER_PERIOD, TIMER_PERIOD, TIMER_TTL
+            TIMER_NAME, self.report_message_count, timer_data, TIMER_PERIOD, TIMER_PERIOD, TIMER_TTL
         )
-        self._timer_deadline = time.monotonic() + TIMER_TTL.total_seconds()
+        self._last_tick_at = timer_data["last_tick_at"]
 
-    async def report_message_count(self, _state: Any) -> None:
+    async def report_message_count(self, timer_data: dict[str, float]) -> None:
         self._ticks += 1
+        self._last_tick_at = timer_data["last_tick_at"]
         count = len(await self._load_history())
         logger.info(
             "timer tick %d: %s %s has %d messages", self._ticks, self.actor_type, self.id.id, count
         )
 
     async def get_timer_status(self) -> dict:
-        seconds_left = max(0, round(self._timer_deadline - time.monotonic()))
+        seconds_left = max(0, math.ceil(self._last_tick_at - time.time()))
         return {
             "running": seconds_left > 0,
             "ticks_this_activation": self._ticks,
@@ -278,7 +299,7 @@ class ChatAgent(
 
     async def stop_timer(self) -> dict:
         await self.unregister_timer(TIMER_NAME)
-        self._timer_deadline = 0.0
+        self._last_tick_at = 0.0
         logger.info("timer stopped: %s %s", self.actor_type, self.id.id)
         return await self.get_timer_status()
 

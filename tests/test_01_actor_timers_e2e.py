@@ -1,28 +1,79 @@
-"""Step 01 on the real runtime: ticks, stop, and what deactivation and restarts do to a timer."""
+"""Step 01 on the real runtime: ticks, TTL, stop, and what deactivation and restarts do to a timer.
+
+Timing bounds follow daprd 1.14's rules, read from its source and shown by these tests: the first
+tick and the TTL end fall on whole seconds (so a tick can come up to TRUNCATION early), the TTL
+counts from the first tick, and a timer fires only before its TTL ends.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
 
+from daprlab.harness import RunningStack
 from daprlab.wait import holds_for, wait_for
 
 pytestmark = pytest.mark.e2e
 STEP = "01_actor_timers"
+TIMER_NAME = "report-message-count"
 PERIOD = 1
+LONG_TTL = 60
+# Generous for a loaded 2-core machine: every wait ends as soon as its condition holds.
 SLACK = 10
+# daprd puts a timer's first tick and its TTL end on whole seconds.
+TRUNCATION = 1
+IDLE = 2
+# Longer than IDLE by several seconds: the actor goes idle well before its timer's first tick.
+LIVE_PERIOD = IDLE + 4
+
+Window = tuple[float, float]
 
 
-def timer(running, actor: str) -> dict:
+def timer(running: RunningStack, actor: str) -> dict:
     resp = running.app.get(f"/chat/{actor}/timer")
     assert resp.status_code == 200, resp.text
     return resp.json()
 
 
-def test_timer_ticks_at_the_configured_period_and_stops(lab) -> None:
+def send(running: RunningStack, actor: str, content: str = "hi") -> Window:
+    """Post a message (which registers the timer); return when it was sent and answered."""
+    sent = time.monotonic()
+    resp = running.app.post(f"/chat/{actor}", json={"content": content})
+    assert resp.status_code == 200, resp.text
+    return sent, time.monotonic()
+
+
+def timer_counting_down(running: RunningStack, actor: str, ttl: int, registered: Window) -> dict:
+    """The timer's status, with `seconds_left` checked against when the timer was registered.
+
+    The last tick comes TTL after registering, up to TRUNCATION earlier (when TTL is a multiple
+    of the period); the request itself took from `asked` to `answered`.
+    """
+    asked = time.monotonic()
+    status = timer(running, actor)
+    answered = time.monotonic()
+    low = math.ceil(registered[0] + ttl - TRUNCATION - answered)
+    high = math.ceil(registered[1] + ttl - asked)
+    assert status["running"] is True, status
+    assert max(low, 1) <= status["seconds_left"] <= high, (low, status, high)
+    return status
+
+
+def no_timer(status: dict) -> bool:
+    return not status["running"] and status["ticks_this_activation"] == 0
+
+
+def lines_matching(running: RunningStack, process: str, text: str) -> list[int]:
+    """Positions of the lines of `process` that contain `text`."""
+    return [i for i, line in enumerate(running.logs(process)) if text in line]
+
+
+def test_timer_ticks_at_the_configured_period_counts_down_and_stops(lab) -> None:
     running = lab(STEP, app_env={"TIMER_PERIOD_SECONDS": str(PERIOD), "TIMER_TTL_SECONDS": "60"})
-    assert running.app.post("/chat/ticker", json={"content": "hi"}).status_code == 200
+    registered = send(running, "ticker")
+    first_status = timer_counting_down(running, "ticker", LONG_TTL, registered)
 
     wait_for(
         lambda: timer(running, "ticker")["ticks_this_activation"] >= 1, SLACK, "the first tick"
@@ -34,9 +85,12 @@ def test_timer_ticks_at_the_configured_period_and_stops(lab) -> None:
     elapsed = time.monotonic() - first
     assert 3 * PERIOD * 0.7 <= elapsed <= 3 * PERIOD + 2, elapsed
     running.wait_for_log("app", r"timer tick 4: ChatAgent ticker has 2 messages", SLACK)
+    later_status = timer_counting_down(running, "ticker", LONG_TTL, registered)
+    assert later_status["seconds_left"] < first_status["seconds_left"]
 
     stopped = running.app.delete("/chat/ticker/timer").json()
     assert stopped["running"] is False
+    assert stopped["seconds_left"] == 0
     ticks = stopped["ticks_this_activation"]
     holds_for(
         lambda: timer(running, "ticker")["ticks_this_activation"] == ticks,
@@ -46,67 +100,175 @@ def test_timer_ticks_at_the_configured_period_and_stops(lab) -> None:
 
 
 def test_timer_keeps_the_actor_active_until_its_ttl_then_it_can_go_idle(lab) -> None:
-    ttl, idle = 6, 2
+    ttl = 6
     running = lab(
         STEP,
         app_env={
             "TIMER_PERIOD_SECONDS": str(PERIOD),
             "TIMER_TTL_SECONDS": str(ttl),
-            "ACTOR_IDLE_TIMEOUT_SECONDS": str(idle),
+            "ACTOR_IDLE_TIMEOUT_SECONDS": str(IDLE),
         },
     )
-    assert running.app.post("/chat/busy", json={"content": "hi"}).status_code == 200
-    deactivated = r"ChatAgent busy deactivated"
+    registered = send(running, "busy")
+    deactivated = "ChatAgent busy deactivated"
 
-    # Longer than the idle timeout, but the timer keeps firing: the actor stays active.
+    # Three idle timeouts long, but each tick counts as a use: the actor stays active to the TTL.
     holds_for(
-        lambda: not any("busy deactivated" in line for line in running.logs("app")),
-        ttl - 2,
+        lambda: (
+            not lines_matching(running, "app", deactivated)
+            and running.active_actors("ChatAgent") == 1
+        ),
+        registered[0] + ttl - time.monotonic(),
         "the actor stays active while its timer runs",
     )
-    assert running.active_actors("ChatAgent") == 1
 
-    running.wait_for_log("app", deactivated, ttl + idle + SLACK)
+    running.wait_for_log("app", deactivated, IDLE + SLACK)
+    after_message = time.monotonic() - registered[0]
+    # At the earliest: the last tick (TTL after registering, less TRUNCATION), then IDLE.
+    assert ttl - TRUNCATION + IDLE <= after_message <= ttl + IDLE + SLACK, after_message
     wait_for(
         lambda: running.active_actors("ChatAgent") == 0, SLACK, "the sidecar to drop the actor"
     )
 
-    # A new activation: no timer, tick count from zero, history intact.
-    status = timer(running, "busy")
-    assert status == {**status, "running": False, "ticks_this_activation": 0}
-    holds_for(
-        lambda: timer(running, "busy")["ticks_this_activation"] == 0,
-        3 * PERIOD,
-        "no timer after deactivation",
+    # The TTL counts from the first tick: TTL / PERIOD ticks, then daprd drops the timer.
+    ticks = ttl // PERIOD
+    assert lines_matching(running, "app", f"timer tick {ticks}: ChatAgent busy")
+    assert not lines_matching(running, "app", f"timer tick {ticks + 1}: ")
+    assert lines_matching(running, "daprd", f"Timer ChatAgent||busy||{TIMER_NAME} has expired")
+    assert (
+        lines_matching(running, "app", f"timer tick {ticks}: ")[0]
+        < lines_matching(running, "app", deactivated)[0]
     )
     assert len(running.app.get("/chat/busy/history").json()["messages"]) == 2
 
 
+def test_a_live_timer_does_not_reactivate_an_idle_actor_and_is_dropped(lab) -> None:
+    running = lab(
+        STEP,
+        app_env={
+            "TIMER_PERIOD_SECONDS": str(LIVE_PERIOD),
+            "TIMER_TTL_SECONDS": str(LONG_TTL),
+            "ACTOR_IDLE_TIMEOUT_SECONDS": str(IDLE),
+        },
+    )
+    registered = send(running, "left")
+    running.wait_for_log("app", r"ChatAgent left deactivated", IDLE + SLACK)
+    # The timer was live: its first tick was still to come.
+    assert time.monotonic() < registered[0] + LIVE_PERIOD - TRUNCATION
+
+    def dropped_without_reactivating() -> bool:
+        assert running.active_actors("ChatAgent") == 0, "the timer re-activated the actor"
+        dropped = f"Could not find active timer ChatAgent||left||{TIMER_NAME}"
+        return bool(lines_matching(running, "daprd", dropped))
+
+    # At its first tick, daprd finds no active actor: it drops the timer and calls nothing.
+    wait_for(dropped_without_reactivating, LIVE_PERIOD + SLACK, "daprd to drop the timer")
+    assert len(lines_matching(running, "app", "ChatAgent left activated")) == 1
+    assert not lines_matching(running, "app", "timer tick")
+
+    # The next call activates a new instance, and the dropped timer never ticks into it.
+    holds_for(
+        lambda: no_timer(timer(running, "left")),
+        LIVE_PERIOD + TRUNCATION,
+        "no tick in the new activation",
+    )
+    assert len(running.app.get("/chat/left/history").json()["messages"]) == 2
+
+
+def test_a_live_timer_outlives_deactivation_when_the_actor_is_called_before_its_tick(lab) -> None:
+    running = lab(
+        STEP,
+        app_env={
+            "TIMER_PERIOD_SECONDS": str(LIVE_PERIOD),
+            "TIMER_TTL_SECONDS": str(LONG_TTL),
+            "ACTOR_IDLE_TIMEOUT_SECONDS": str(IDLE),
+        },
+    )
+    registered = send(running, "revisit")
+    running.wait_for_log("app", r"ChatAgent revisit deactivated", IDLE + SLACK)
+
+    # Called again before the timer's first tick: a new activation, which knows of no timer.
+    status = timer(running, "revisit")
+    assert time.monotonic() < registered[0] + LIVE_PERIOD - TRUNCATION, "called too late"
+    assert no_timer(status), status
+    assert len(lines_matching(running, "app", "ChatAgent revisit activated")) == 2
+
+    # Asking again and again keeps the actor active until the timer of the first activation ticks.
+    wait_for(
+        lambda: timer(running, "revisit")["ticks_this_activation"] >= 1,
+        LIVE_PERIOD + SLACK,
+        "a tick of the earlier activation's timer",
+    )
+    assert (
+        lines_matching(running, "app", "ChatAgent revisit activated")[1]
+        < lines_matching(running, "app", "timer tick 1: ChatAgent revisit")[0]
+    )
+    assert len(lines_matching(running, "app", "ChatAgent revisit recorded message")) == 1
+    assert running.active_actors("ChatAgent") == 1
+    # The tick brought the timer's end with it: the status counts down from the first message.
+    timer_counting_down(running, "revisit", LONG_TTL, registered)
+
+
+def test_every_message_replaces_the_timer_and_extends_its_ttl(lab) -> None:
+    ttl = 8
+    running = lab(
+        STEP, app_env={"TIMER_PERIOD_SECONDS": str(PERIOD), "TIMER_TTL_SECONDS": str(ttl)}
+    )
+    first = send(running, "twice", "one")
+    wait_for(lambda: timer(running, "twice")["ticks_this_activation"] >= 4, SLACK, "four ticks")
+    second = send(running, "twice", "two")
+    ticks_at_second = timer_counting_down(running, "twice", ttl, second)["ticks_this_activation"]
+
+    # (time asked, ticks) until daprd reports the timer expired after its last tick.
+    samples: list[tuple[float, int]] = []
+
+    def expired() -> bool:
+        samples.append((time.monotonic(), timer(running, "twice")["ticks_this_activation"]))
+        expiry = f"Timer ChatAgent||twice||{TIMER_NAME} has expired"
+        return bool(lines_matching(running, "daprd", expiry))
+
+    wait_for(expired, ttl + SLACK, "the timer to expire")
+    final = timer(running, "twice")
+    assert (final["running"], final["seconds_left"]) == (False, 0)
+    holds_for(
+        lambda: timer(running, "twice")["ticks_this_activation"] == final["ticks_this_activation"],
+        2 * PERIOD,
+        "no tick after the TTL",
+    )
+
+    # One timer, not two: after the second message, TTL / PERIOD ticks at most (its first tick
+    # may already be counted in ticks_at_second, as it can come up to TRUNCATION early).
+    after_second = final["ticks_this_activation"] - ticks_at_second
+    assert ttl // PERIOD - 1 <= after_second <= ttl // PERIOD, after_second
+    # Ticks came after the first message's timer made its last tick (TTL after it, at the latest).
+    later = [ticks for asked, ticks in samples if asked >= first[1] + ttl + TRUNCATION]
+    assert later, "the timer expired before the first message's TTL was over"
+    assert final["ticks_this_activation"] > later[0], (later[0], final)
+
+
 def test_restarting_app_and_sidecar_drops_the_timer(lab) -> None:
     running = lab(STEP, app_env={"TIMER_PERIOD_SECONDS": str(PERIOD), "TIMER_TTL_SECONDS": "60"})
-    assert running.app.post("/chat/restart", json={"content": "hi"}).status_code == 200
+    send(running, "restart")
     wait_for(lambda: timer(running, "restart")["ticks_this_activation"] >= 2, SLACK, "ticks")
 
     running.restart_app_and_sidecar()
 
-    assert timer(running, "restart") == {
-        **timer(running, "restart"),
-        "running": False,
-        "ticks_this_activation": 0,
-    }
     holds_for(
         lambda: timer(running, "restart")["ticks_this_activation"] == 0,
         3 * PERIOD,
         "no tick after restart",
     )
+    assert timer(running, "restart")["running"] is False
 
 
 def test_restarting_only_the_app_keeps_the_sidecars_timer_firing(lab) -> None:
     running = lab(STEP, app_env={"TIMER_PERIOD_SECONDS": str(PERIOD), "TIMER_TTL_SECONDS": "60"})
-    assert running.app.post("/chat/applost", json={"content": "hi"}).status_code == 200
+    registered = send(running, "applost")
     wait_for(lambda: timer(running, "applost")["ticks_this_activation"] >= 2, SLACK, "ticks")
 
     running.restart_app()
 
     # daprd still holds the timer: it fires into the new app process, counting from zero again.
     running.wait_for_log("app", r"timer tick 1: ChatAgent applost has 2 messages", SLACK, count=2)
+    # The tick told the new process when the timer ends: it runs, counting down from the message.
+    timer_counting_down(running, "applost", LONG_TTL, registered)
