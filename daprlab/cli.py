@@ -117,10 +117,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start()
         say(f"ready: API docs   {stack.app_url}/docs")
         say(f"       sidecar    {stack.dapr_url}/v1.0/metadata")
-        say(
-            f"       try it     curl -X POST {stack.app_url}/chat/alice "
-            "-H 'Content-Type: application/json' -d '{\"content\": \"hello\"}'"
-        )
+        # The README's own requests, so its outputs stay those of a first run.
+        say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
         say("press Ctrl-C to stop everything")
         dead: ManagedProcess = wait_for(
             stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS

@@ -132,6 +132,10 @@ def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
     assert docs
     base = docs.group(1)
     assert httpx.get(f"{base}/docs").status_code == 200
+    sidecar = runner.find(r"sidecar\s+(http://\S+/v1.0/metadata)")
+    assert sidecar and httpx.get(sidecar.group(1)).status_code == 200
+    try_it = runner.find(r"try it\s+(\S+), section \"Try it\"")
+    assert try_it and Path(try_it.group(1)).read_text().count("## Try it") == 1
     reply = httpx.post(f"{base}/chat/runner", json={"content": "hi"}, timeout=30)
     assert reply.json()["reply"]["content"] == "You said: hi"
     children = runner.children()
