@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,15 @@ class RunningStack:
             return found if len(found) >= count else None
 
         return wait_for(matches, timeout, f"{count} x /{pattern}/ in the {process} log")
+
+    def redis(self, *args: str) -> str:
+        """What `redis-cli` prints for one command against this stack's Redis."""
+        return subprocess.run(
+            ["redis-cli", "-p", str(self.stack.redis_port), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
     def metadata(self) -> dict:
         resp = self.sidecar.get("/v1.0/metadata")

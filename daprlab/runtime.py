@@ -62,11 +62,12 @@ def cached_bin_dir(version: str) -> Path:
     return cache_dir() / f"dapr-{version}" / "bin"
 
 
-def daprd_version(daprd: Path) -> str | None:
-    """What `daprd --version` prints, or None when it cannot run."""
+def _probe(argv: list[str], env: dict[str, str] | None = None) -> str | None:
+    """What a short command prints, or None when it cannot run."""
     try:
         out = subprocess.run(
-            [str(daprd), "--version"],
+            argv,
+            env=env,
             capture_output=True,
             text=True,
             timeout=VERSION_PROBE_TIMEOUT_SECONDS,
@@ -75,6 +76,11 @@ def daprd_version(daprd: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def daprd_version(daprd: Path) -> str | None:
+    """What `daprd --version` prints, or None when it cannot run."""
+    return _probe([str(daprd), "--version"])
 
 
 def _candidate_dirs() -> list[Path]:
@@ -152,18 +158,7 @@ def go_mod_minimum(go_mod: str) -> str | None:
 
 def installed_go_version() -> str | None:
     """What `go env GOVERSION` prints (e.g. "go1.22.6"), or None when Go cannot run."""
-    try:
-        out = subprocess.run(
-            ["go", "env", "GOVERSION"],
-            env=_go_env(),
-            capture_output=True,
-            text=True,
-            timeout=VERSION_PROBE_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
+    return _probe(["go", "env", "GOVERSION"], env=_go_env())
 
 
 def check_go(module_dir: Path, version: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import time
 from calendar import timegm
 
@@ -56,18 +55,9 @@ def sidecar_reminder(running, actor: str, name: str = REMINDER) -> dict | None:
     return resp.json()
 
 
-def redis(running, *args: str) -> str:
-    return subprocess.run(
-        ["redis-cli", "-p", str(running.stack.redis_port), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
 def stored_reminders(running, actor: str) -> list[dict]:
     """This actor's entries in the reminder list that daprd keeps in the actor state store."""
-    out = redis(running, "HGET", REMINDERS_KEY, "data")
+    out = running.redis("HGET", REMINDERS_KEY, "data")
     return [r for r in (json.loads(out) if out else []) if r["actorID"] == actor]
 
 
@@ -112,10 +102,10 @@ def test_history_is_cleared_after_the_configured_inactivity(lab) -> None:
     (stored,) = stored_reminders(running, "quiet")
     assert stored["name"] == REMINDER
     assert abs(epoch(stored["registeredTime"]) - due) <= 1
-    assert redis(running, "EXISTS", f"{REMINDERS_KEY}||metadata") == "1"
+    assert running.redis("EXISTS", f"{REMINDERS_KEY}||metadata") == "1"
     # The actor's own state has the app id in front; the reminder list does not.
     expiry_key = "chat-agent||ChatAgent||quiet||history_expires_at"
-    assert redis(running, "HGET", expiry_key, "data") == json.dumps(status["expires_at"])
+    assert running.redis("HGET", expiry_key, "data") == json.dumps(status["expires_at"])
 
     holds_for(lambda: messages(running, "quiet") == 2, until(due - 0.5), "history kept until due")
     fired = wait_expired(running, "quiet", ttl + SLACK)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,18 +25,11 @@ HELD_WINDOW = 3
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-def redis(running, *args: str) -> str:
-    return subprocess.run(
-        ["redis-cli", "-p", str(running.stack.redis_port), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 def stored_reminders(running, key: str) -> list[str]:
     """Actor ids in one reminder record that daprd keeps in the state store."""
-    return [r["actorID"] for r in json.loads(redis(running, "HGET", key, "data") or "[]")]
+    return [r["actorID"] for r in json.loads(running.redis("HGET", key, "data") or "[]")]
 
 
 def invoke(running, actor_type: str, actor_id: str, method: str, **kwargs) -> httpx.Response:
@@ -158,22 +150,22 @@ def test_reminder_partitions_split_the_records_of_chat_agent_only(lab) -> None:
         assert resp.status_code == 204, resp.text
 
     # ChatAgent (global setting): no single record, but partitions named after a metadata id.
-    metadata = json.loads(redis(running, "HGET", "actors||ChatAgent||metadata", "data"))
+    metadata = json.loads(running.redis("HGET", "actors||ChatAgent||metadata", "data"))
     assert metadata["actorRemindersMetadata"]["partitionCount"] == partitions
     prefix = f"actors||ChatAgent||{metadata['id']}||reminders||"
-    keys = redis(running, "KEYS", "actors||ChatAgent||*").split()
+    keys = running.redis("KEYS", "actors||ChatAgent||*").split()
     parts = sorted(k for k in keys if k.startswith(prefix))
     print(f"ChatAgent reminder keys: {sorted(keys)}")
     assert set(parts) <= {f"{prefix}{n}" for n in range(1, partitions + 1)}
     assert len(parts) > 1, parts
     assert sorted(a for key in parts for a in stored_reminders(running, key)) == chat_ids
-    assert redis(running, "EXISTS", "actors||ChatAgent") == "0"
+    assert running.redis("EXISTS", "actors||ChatAgent") == "0"
 
     # QuickChatAgent: its entitiesConfig entry leaves the field out, so it gets 0, not 3.
     assert stored_reminders(running, "actors||QuickChatAgent") == ["q1"]
-    quick_meta = json.loads(redis(running, "HGET", "actors||QuickChatAgent||metadata", "data"))
+    quick_meta = json.loads(running.redis("HGET", "actors||QuickChatAgent||metadata", "data"))
     assert quick_meta["actorRemindersMetadata"]["partitionCount"] == 0
-    assert redis(running, "KEYS", "actors||QuickChatAgent||*||reminders||*") == ""
+    assert running.redis("KEYS", "actors||QuickChatAgent||*||reminders||*") == ""
 
 
 def test_global_reentrancy_lets_the_same_chain_in_for_chat_agent_only(lab) -> None:
