@@ -74,6 +74,12 @@ class RunningStack:
                 return int(entry.get("count", 0))  # protobuf JSON leaves out a zero count
         return 0
 
+    def stop(self) -> None:
+        """Stop every process of the stack and close the clients (again is harmless)."""
+        self.app.close()
+        self.sidecar.close()
+        self.stack.stop()
+
     def restart_app(self) -> None:
         self.stack.restart_app()
 
@@ -132,7 +138,9 @@ def lab(
         app_env: dict[str, str] | None = None,
         instances: int = 1,
         namespaces: list[str] | None = None,
+        state_dir: Path | None = None,
     ) -> RunningStack:
+        """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several."""
         log: list[str] = []
         name = f"stack{len(started) + 1}"
 
@@ -141,7 +149,7 @@ def lab(
 
         config = StackConfig(
             step=step,
-            state_dir=Path(scratch.name) / name,
+            state_dir=state_dir or Path(scratch.name) / name,
             control_ports=ControlPorts.free(),
             instance_ports=[InstancePorts.free() for _ in range(instances)],
             app_env=dict(app_env or {}),
@@ -158,9 +166,7 @@ def lab(
         yield start
     finally:
         for running in reversed(started):
-            running.app.close()
-            running.sidecar.close()
-            running.stack.stop()
+            running.stop()
         if request.node.stash.get(_failed_key, False):
             for number, running in enumerate(started, 1):
                 print(f"\n===== output of stack {number} ({running.stack.config.step}) =====")

@@ -8,17 +8,14 @@ output is compared, and the log lines under "What to look for" must be in that r
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from daprlab.harness import RunningStack
 from daprlab.paths import step_dir, steps
-from daprlab.runtime import Runtime
-from daprlab.stack import Stack, StackConfig
 from daprlab.wait import DeadlineExceeded, wait_for
 from tests import readme_check
 
@@ -37,29 +34,17 @@ class Machine:
     """A learner's machine: stacks started one after another, all on the same Redis and
     scheduler data (`daprlab up` keeps them in .lab/ across Ctrl-C and restarts)."""
 
-    runtime: Runtime
+    lab: Callable[..., RunningStack]
     state_dir: Path
     stacks: list[RunningStack] = field(default_factory=list)
     running: RunningStack | None = None
 
     def up(self, step: str, env: dict[str, str]) -> RunningStack:
-        self.down()
-        log: list[str] = []
-        config = StackConfig(step=step, state_dir=self.state_dir, app_env=dict(env))
-        stack = Stack(config, self.runtime, lambda process, line: log.append(f"{process}| {line}"))
-        self.running = RunningStack(
-            stack, httpx.Client(base_url=stack.app_url), httpx.Client(base_url=stack.dapr_url), log
-        )
-        self.stacks.append(self.running)
-        stack.start()
-        return self.running
-
-    def down(self) -> None:
         if self.running is not None:
-            self.running.app.close()
-            self.running.sidecar.close()
-            self.running.stack.stop()
-            self.running = None
+            self.running.stop()
+        self.running = self.lab(step, app_env=env, state_dir=self.state_dir)
+        self.stacks.append(self.running)
+        return self.running
 
     def run(self, command: str) -> str:
         """Run a README command against the running stack, on the test's ports."""
@@ -78,16 +63,9 @@ class Machine:
 
 
 @pytest.fixture
-def machine(dapr_runtime: Runtime, tmp_path: Path) -> Iterator[Machine]:
-    here = Machine(dapr_runtime, tmp_path)
-    try:
-        yield here
-    finally:
-        here.down()
-        # pytest shows this only for a failed test.
-        for number, running in enumerate(here.stacks, 1):
-            print(f"\n===== output of stack {number} ({running.stack.config.step}) =====")
-            print("\n".join(running.log))
+def machine(lab: Callable[..., RunningStack], tmp_path: Path) -> Machine:
+    # The lab fixture stops every stack and prints their output when the test fails.
+    return Machine(lab, tmp_path)
 
 
 def prints_later(machine: Machine, command: str, later: str) -> None:
