@@ -21,6 +21,8 @@ STEP = "02_actor_reminders"
 REMINDER = "clear-history"
 REMINDERS_KEY = "actors||ChatAgent"
 SLACK = 15
+# How late after `expires_at` a fire may clear the history (measured: about a tenth of a second).
+FIRE_LATENESS = 2
 # The SDK encodes timedelta(0) like this; daprd reads a zero period as "fire once".
 ONE_SHOT_PERIOD = "0h0m0s0ms0μs"
 
@@ -109,8 +111,7 @@ def test_history_is_cleared_after_the_configured_inactivity(lab) -> None:
 
     holds_for(lambda: messages(running, "quiet") == 2, until(due - 0.5), "history kept until due")
     fired = wait_expired(running, "quiet", ttl + SLACK)
-    assert fired >= due - 0.5, (fired, due)
-    print(f"history cleared {fired - due:+.2f}s from expires_at")
+    assert due - 0.5 <= fired <= due + FIRE_LATENESS, f"cleared {fired - due:+.2f}s from due"
 
     assert messages(running, "quiet") == 0
     assert expiry(running, "quiet") == {
@@ -156,7 +157,7 @@ def test_a_new_message_postpones_the_expiry(lab) -> None:
     assert expired_lines(running, "chatty") == []
 
     fired = wait_expired(running, "chatty", until(second_due) + SLACK)
-    assert fired >= second_due - 0.5, (fired, second_due)
+    assert second_due - 0.5 <= fired <= second_due + FIRE_LATENESS, (fired, second_due)
     assert messages(running, "chatty") == 0
     assert len(expired_lines(running, "chatty")) == 1
 
