@@ -34,7 +34,8 @@ def test_dead_sidecar_gives_503_and_a_fix(lab) -> None:
 
 
 def test_store_outage_gives_a_5xx_naming_the_actor_and_loses_nothing(lab) -> None:
-    running = lab(STEP)
+    # A read during the outage waits on daprd's retries: answer 504 sooner than the default 30 s.
+    running = lab(STEP, app_env={"ACTOR_CALL_TIMEOUT_SECONDS": "10"})
     assert running.app.post("/chat/keep", json={"content": "before"}).status_code == 200
     running.stack.control["redis"].stop()  # Redis saves its data on the way down
 
