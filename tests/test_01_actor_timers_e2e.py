@@ -142,7 +142,8 @@ def test_timer_keeps_the_actor_active_until_its_ttl_then_it_can_go_idle(lab) -> 
     assert len(running.app.get("/chat/busy/history").json()["messages"]) == 2
 
 
-def test_a_live_timer_does_not_reactivate_an_idle_actor_and_is_dropped(lab) -> None:
+def idle_with_a_live_timer(lab, actor: str) -> tuple[RunningStack, Window]:
+    """A stack whose actor went idle after its message, before its timer's first tick."""
     running = lab(
         STEP,
         app_env={
@@ -151,8 +152,13 @@ def test_a_live_timer_does_not_reactivate_an_idle_actor_and_is_dropped(lab) -> N
             "ACTOR_IDLE_TIMEOUT_SECONDS": str(IDLE),
         },
     )
-    registered = send(running, "left")
-    running.wait_for_log("app", r"ChatAgent left deactivated", IDLE + SLACK)
+    registered = send(running, actor)
+    running.wait_for_log("app", rf"ChatAgent {actor} deactivated", IDLE + SLACK)
+    return running, registered
+
+
+def test_a_live_timer_does_not_reactivate_an_idle_actor_and_is_dropped(lab) -> None:
+    running, registered = idle_with_a_live_timer(lab, "left")
     # The timer was live: its first tick was still to come.
     assert time.monotonic() < registered[0] + LIVE_PERIOD - TRUNCATION
 
@@ -176,16 +182,7 @@ def test_a_live_timer_does_not_reactivate_an_idle_actor_and_is_dropped(lab) -> N
 
 
 def test_a_live_timer_outlives_deactivation_when_the_actor_is_called_before_its_tick(lab) -> None:
-    running = lab(
-        STEP,
-        app_env={
-            "TIMER_PERIOD_SECONDS": str(LIVE_PERIOD),
-            "TIMER_TTL_SECONDS": str(LONG_TTL),
-            "ACTOR_IDLE_TIMEOUT_SECONDS": str(IDLE),
-        },
-    )
-    registered = send(running, "revisit")
-    running.wait_for_log("app", r"ChatAgent revisit deactivated", IDLE + SLACK)
+    running, registered = idle_with_a_live_timer(lab, "revisit")
 
     # Called again before the timer's first tick: a new activation, which knows of no timer.
     status = timer(running, "revisit")
