@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daprlab import netcheck
+from daprlab import netcheck, scheduler_flags
 from daprlab.paths import COMPONENTS_DIR, step_dir
 from daprlab.runtime import Runtime
 from daprlab.wait import DeadlineExceeded, wait_for
@@ -398,22 +398,34 @@ class Stack:
         # A persistent data dir: reminders and jobs survive a scheduler restart.
         data = self.config.state_dir / "scheduler"
         data.mkdir(parents=True, exist_ok=True)
+        url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
+        self._start_control(
+            "scheduler",
+            self.scheduler_argv(data),
+            lambda: netcheck.http_status(url) == 200,
+            url,
+            cwd=data,
+        )
+
+    def scheduler_argv(self, data: Path) -> list[str]:
+        """The scheduler's command line, with the etcd flags of the runtime's release."""
+        ports = self.config.control_ports
         node = "dapr-scheduler-server-0"
-        argv = [
+        return [
             self.runtime.path("scheduler"),
             "--port", str(ports.scheduler),
             "--listen-address", LOOPBACK,
             "--healthz-port", str(ports.scheduler_health),
             "--enable-metrics=false",
             "--etcd-data-dir", str(data),
-            "--initial-cluster", f"{node}=http://localhost:{ports.scheduler_etcd_peer}",
-            "--etcd-client-ports", f"{node}={ports.scheduler_etcd_client}",
+            *scheduler_flags.etcd_args(
+                self.runtime.version,
+                node,
+                peer_url=f"http://localhost:{ports.scheduler_etcd_peer}",
+                client_port=ports.scheduler_etcd_client,
+            ),
             "--log-level", self.config.log_level,
         ]  # fmt: skip
-        url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
-        self._start_control(
-            "scheduler", argv, lambda: netcheck.http_status(url) == 200, url, cwd=data
-        )
 
     def daprd_argv(self, inst: Instance) -> list[str]:
         ports, control = inst.ports, self.config.control_ports
