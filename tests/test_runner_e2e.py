@@ -60,10 +60,10 @@ class Runner:
         return next((m for line in list(self.lines) if (m := regex.search(line))), None)
 
     def children(self) -> dict[str, int]:
-        """The runner's child processes, by name, from its "started NAME (pid N)" lines."""
+        """The runner's child processes, by name, from its "NAME ready (pid N): ..." lines."""
         found = {}
         for line in list(self.lines):
-            if match := re.search(r"daprlab\s*\| started (\S+) \(pid (\d+)\)", line):
+            if match := re.search(r"daprlab\s*\| (\S+) ready \(pid (\d+)\)", line):
                 found[match.group(1)] = int(match.group(2))
         return found
 
@@ -285,7 +285,10 @@ def test_reused_redis_is_used_and_left_running(
     finally:
         stack.stop()
 
-    assert f"redis| using the Redis already listening on {LOOPBACK}:{own_redis}" in lines
+    assert (
+        f"daprlab| redis ready: using the Redis already listening on {LOOPBACK}:{own_redis}"
+        in lines
+    )
     assert "redis" not in [name for name, _ in stack.started]
     assert "redis" not in stack.control
     assert_all_gone(stack)
