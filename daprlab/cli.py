@@ -35,6 +35,7 @@ NAME_WIDTH = 10
 # How long `up` waits between checks that every process is still alive.
 WATCH_INTERVAL_SECONDS = 0.2
 EXIT_INTERRUPTED = 130
+DEAD_PROCESS_LINES = 10
 EXIT_USAGE = 2
 # Each stops the runner the same way: Ctrl-C, `kill`, or the terminal going away.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -138,7 +139,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS
         )
         say(f"{dead.name} {dead.exit_reason()}; stopping the rest. Its last lines:")
-        for line in list(dead.lines)[-10:]:
+        dead.drain()
+        # Printed whatever the quiet view hid: they say why it died.
+        for line in list(dead.lines)[-DEAD_PROCESS_LINES:]:
             print_line(dead.name, line)
         return 1
     except Interrupted as why:

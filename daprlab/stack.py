@@ -29,6 +29,8 @@ APP_ID = "chat-agent"
 LOOPBACK = netcheck.LOOPBACK
 LOG_LINES_KEPT = 2000
 STOP_GRACE_SECONDS = 10
+# After a process died: how long to wait for the rest of its output (a child may hold the pipe).
+OUTPUT_DRAIN_SECONDS = 2
 STARTUP_TIMEOUT_SECONDS = 60
 SIDECAR_READY_TIMEOUT_SECONDS = 60
 PLACEMENT_TABLE_LOG = "Placement tables updated"
@@ -156,6 +158,11 @@ class ManagedProcess:
                     self.lines.append(line)
                     self._lines_read += 1
                 self._sink(self.name, line)
+
+    def drain(self, timeout: float = OUTPUT_DRAIN_SECONDS) -> None:
+        """Wait (at most `timeout`) until the output of an exited process is all read."""
+        if self._reader is not None:
+            self._reader.join(timeout=timeout)
 
     def mark(self) -> int:
         """A position in the output, for `lines_since`."""
