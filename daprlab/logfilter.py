@@ -2,7 +2,9 @@
 
 Shown: the runner's own lines, every app line except the access lines of daprd's health checks
 (`GET /healthz`, every few seconds, forever), and the lines of daprd, placement, scheduler and
-Redis at warning level and above. Every line goes to the process's log file either way.
+Redis at warning level and above, but for the few warnings that every local start gives
+(EXPECTED_WARNINGS) and with the daprd info lines a step README quotes (DAPRD_LINES_TAUGHT).
+Every line goes to the process's log file either way.
 """
 
 from __future__ import annotations
