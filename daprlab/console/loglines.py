@@ -18,11 +18,11 @@ APP_PATTERNS: dict[str, re.Pattern[str]] = {
     "activated": re.compile(rf"^{ACTOR} activated$"),
     "deactivated": re.compile(rf"^{ACTOR} deactivated$"),
     "message recorded": re.compile(rf"^{ACTOR} recorded message (?P<index>\d+)$"),
-    "timer tick": re.compile(rf"^timer tick (?P<tick>\d+): {ACTOR} has (?P<messages>\d+) messages$"),
-    "timer stopped": re.compile(rf"^timer stopped: {ACTOR}$"),
-    "reminder fired": re.compile(
-        rf"^history expired: {ACTOR} \(reminder (?P<reminder>[\w-]+)\)$"
+    "timer tick": re.compile(
+        rf"^timer tick (?P<tick>\d+): {ACTOR} has (?P<messages>\d+) messages$"
     ),
+    "timer stopped": re.compile(rf"^timer stopped: {ACTOR}$"),
+    "reminder fired": re.compile(rf"^history expired: {ACTOR} \(reminder (?P<reminder>[\w-]+)\)$"),
     "reminder stale": re.compile(rf"^stale reminder (?P<reminder>[\w-]+) ignored: {ACTOR}$"),
     "reminder cancelled": re.compile(rf"^expiry cancelled: {ACTOR} keeps its history$"),
     "follow-up call-back": re.compile(

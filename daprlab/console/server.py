@@ -35,6 +35,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_PORT = 8089
 # With nothing new, the stream still sends the summary this often: countdowns and "last read".
 PUSH_IDLE_SECONDS = 1.0
+# At most this many pushes a second to one page: a burst of log lines goes out as one update.
+PUSH_MIN_GAP_SECONDS = 0.05
 SERVER_START_TIMEOUT_SECONDS = 15
 # The same ids the app accepts (ACTOR_ID_PATTERN in each main.py).
 ACTOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -110,6 +112,7 @@ def create_app(state: ConsoleState, targets: Targets) -> Starlette:
                 payload: dict[str, Any] = {"summary": summary, "actors": actors, "events": events}
                 yield {"event": "update", "data": json.dumps(payload)}
                 await wait_or_timeout(changed, PUSH_IDLE_SECONDS)
+                await asyncio.sleep(PUSH_MIN_GAP_SECONDS)  # a rate limit, not a wait for a state
 
         return EventSourceResponse(messages())
 

@@ -104,7 +104,7 @@ def parse_metrics(text: str) -> dict[str, dict[str, float]]:
         labels = dict(PROM_LABEL.findall(found["labels"] or ""))
         actor_type = labels.get("actor_type")
         name = found["name"].removeprefix(ACTOR_METRIC_PREFIX)
-        if actor_type is None or name.endswith(("_bucket", "_sum")):
+        if not actor_type or name.endswith(("_bucket", "_sum")):
             continue
         try:
             value = float(found["value"])
@@ -228,7 +228,8 @@ class Poller:
                 app_id=self.targets.app_id, actor_type=actor_type, actor_id=actor_id, key=key
             )
             raw = await self.redis.hget(name, "data")
-            keys[name] = None if raw is None else decode_value(raw)
+            if raw is not None or key == STATE_KEYS[0]:
+                keys[name] = None if raw is None else decode_value(raw)
         reminders_key = REMINDERS_KEY.format(actor_type=actor_type)
         records = [
             record
@@ -260,4 +261,3 @@ def decode_base64(data: str) -> str | None:
         return base64.b64decode(data, validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-

@@ -19,6 +19,8 @@ from daprlab.console.loglines import LogEvent, Unparsed, parse_app_line, parse_d
 EVENTS_KEPT = 1000
 # The active-count chart covers this many seconds, one sample per successful metadata read.
 SERIES_SECONDS = 300
+# One chart point per this many seconds (a newer read in the same second replaces the last).
+SERIES_STEP_SECONDS = 1.0
 APP_SOURCES = "app"
 DAPRD_SOURCES = "daprd"
 
@@ -233,7 +235,11 @@ class ConsoleState:
             now = self.clock()
             for actor_type in set(counts) | set(self.active_counts):
                 series = self.series.setdefault(actor_type, deque())
-                series.append((now, counts.get(actor_type, 0)))
+                point = (now, counts.get(actor_type, 0))
+                if series and now - series[-1][0] < SERIES_STEP_SECONDS:
+                    series[-1] = (series[-1][0], point[1])
+                else:
+                    series.append(point)
                 while series and series[0][0] < now - SERIES_SECONDS:
                     series.popleft()
             self.active_counts = {t: counts.get(t, 0) for t in self.series}

@@ -145,28 +145,59 @@ function filteredActors() {
   return rows;
 }
 
+// Rows are kept per actor and only their changed cells rewritten: a row stays the same element
+// while it is on the page (a click on it always lands), and 1,000 actors cost one page of rows.
+const rowCache = new Map();
+
+function actorColumns() {
+  return [["type", (a) => a.type], ["id", (a) => a.id], ["state", stateCell],
+          ["messages", (a) => (a.messages == null ? "?" : String(a.messages))], ...stepColumns()];
+}
+
 function renderActors() {
-  const columns = [["type", (a) => a.type], ["id", (a) => a.id], ["state", stateCell],
-                   ["messages", (a) => (a.messages == null ? "?" : String(a.messages))],
-                   ...stepColumns()];
-  const head = columns.map(([name]) => el("th", {}, name));
-  $("actor-head").replaceChildren(...head);
+  const columns = actorColumns();
+  const names = columns.map(([name]) => name).join("|");
+  if ($("actor-head").dataset.columns !== names) {
+    $("actor-head").replaceChildren(...columns.map(([name]) => el("th", {}, name)));
+    $("actor-head").dataset.columns = names;
+    rowCache.clear();
+  }
   const rows = filteredActors();
   const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
   view.page = Math.min(view.page, pages - 1);
   const shown = rows.slice(view.page * PAGE_SIZE, (view.page + 1) * PAGE_SIZE);
   const staleCounts = sourceDown("sidecar");
   const staleRedis = sourceDown("redis");
-  $("actor-rows").replaceChildren(...shown.map((a) => {
+  const keep = new Map();
+  const trs = shown.map((a) => {
     const key = `${a.type} ${a.id}`;
-    const cells = columns.map(([name, cell]) => el("td", { class: `col-${name.replace(/ /g, "-")}` }, cell(a)));
+    let tr = rowCache.get(key);
+    if (!tr) {
+      tr = el("tr", { "data-actor": key },
+        ...columns.map(([name]) => el("td", { class: `col-${name.replace(/ /g, "-")}` })));
+    }
+    columns.forEach(([, cell], i) => {
+      const value = cell(a);
+      const td = tr.children[i];
+      const text = typeof value === "string" ? value : value.textContent;
+      if (td.dataset.text !== text) {
+        td.replaceChildren(value);
+        td.dataset.text = text;
+      }
+    });
     const classes = [a.active ? "active" : "inactive"];
     if (key === view.selected) classes.push("selected");
     if ((staleCounts && a.active) || (staleRedis && a.reminder)) classes.push("stale");
-    const row = el("tr", { class: classes.join(" "), "data-actor": key }, ...cells);
-    row.addEventListener("click", () => select(key));
-    return row;
-  }));
+    const className = classes.join(" ");
+    if (tr.className !== className) tr.className = className;
+    keep.set(key, tr);
+    return tr;
+  });
+  rowCache.clear();
+  for (const [key, tr] of keep) rowCache.set(key, tr);
+  const body = $("actor-rows");
+  const same = body.children.length === trs.length && trs.every((tr, i) => body.children[i] === tr);
+  if (!same) body.replaceChildren(...trs);
   $("actor-count").textContent = `${view.actors.size} seen`;
   $("page-label").textContent = `page ${view.page + 1} of ${pages}`;
 }
@@ -217,6 +248,10 @@ function select(key) {
 }
 
 // ---- controls --------------------------------------------------------------------------------
+$("actor-rows").addEventListener("click", (event) => {
+  const row = event.target.closest("tr[data-actor]");
+  if (row) select(row.dataset.actor);
+});
 $("actor-filter").addEventListener("input", () => { view.page = 0; schedule(); });
 $("event-filter").addEventListener("input", schedule);
 $("event-filter-clear").addEventListener("click", () => { $("event-filter").value = ""; schedule(); });
