@@ -44,7 +44,10 @@ function timerCell(a) {
   return timerRunning(a) ? "running" : "—";
 }
 function timerLeftCell(a) { return timerRunning(a) ? String(secondsUntil(a.timer_ends_at)) : "0"; }
-function dueCell(a) { return a.reminder === "armed" ? `${secondsUntil(a.reminder_due_at)} s` : "—"; }
+function dueCell(a) {
+  if (a.reminder === "armed") return `${secondsUntil(a.reminder_due_at)} s`;
+  return a.reminder === "fired" ? "0 s · fired" : "—";
+}
 function idleCell(a) { return a.active && a.idle_deadline_at ? `≈${secondsUntil(a.idle_deadline_at)} s` : "—"; }
 
 // ---- the stream ------------------------------------------------------------------------------
