@@ -38,10 +38,6 @@ STATE_KEYS = ("history", "history_expires_at")
 ACTOR_METRIC_PREFIX = "dapr_runtime_actor_"
 PROM_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 PROM_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-# daprd's duration text: "0h0m30s0ms0μs", Go's "30s", "1m30s", "1.5s".
-GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|μs|us|µs|ns|m|s)")
-UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "μs": 1e-6, "µs": 1e-6, "us": 1e-6}
-UNIT_SECONDS["ns"] = 1e-9
 
 
 @dataclass
@@ -57,14 +53,6 @@ class Targets:
     processes: Callable[[], dict[str, bool]]
 
 
-def parse_go_duration(text: str) -> float | None:
-    """Seconds in a Go/daprd duration ("0h0m30s0ms0μs", "30s"); None if it is not one."""
-    parts = GO_DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
-
-
 def parse_time(text: str) -> float | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -73,15 +61,9 @@ def parse_time(text: str) -> float | None:
 
 
 def reminder_due_at(record: dict[str, Any]) -> float | None:
-    """When a reminder daprd stored is due: its registered time plus its due time."""
-    registered = parse_time(str(record.get("registeredTime", "")))
-    due = str(record.get("dueTime", ""))
-    if registered is None:
-        return parse_time(due)
-    offset = parse_go_duration(due) if due else 0.0
-    if offset is None:  # an absolute due time
-        return parse_time(due)
-    return registered + offset
+    """When a reminder daprd stored fires next: 1.14 keeps that time as `registeredTime`
+    (moved on after each fire, RFC 3339, whole seconds)."""
+    return parse_time(str(record.get("registeredTime", "")))
 
 
 def reminders_of(raw: bytes | None) -> list[dict[str, Any]]:

@@ -48,6 +48,8 @@ class ActorRow:
     reminder_due_at: float | None = None
     follow_up: str | None = None  # re-entered, deadlocked
     follow_up_at: float | None = None
+    # A deadlocked chain's call-back still comes, late, once the caller gave up: not a re-entry.
+    late_call_back_due: bool = False
     idle_deadline_at: float | None = None
     version: int = 0
 
@@ -191,10 +193,14 @@ class ConsoleState:
         elif kind == "follow-up call-back":
             row.follow_up, row.follow_up_at = "re-entered", now
             chat = self._row((values["target_type"], values["target_id"]))
-            chat.follow_up, chat.follow_up_at = "re-entered", now
+            if chat.late_call_back_due:
+                chat.late_call_back_due = False
+                row.follow_up = "deadlocked"
+            else:
+                chat.follow_up, chat.follow_up_at = "re-entered", now
             chat.version = self._version + 1
         elif kind == "deadlock":
-            row.follow_up, row.follow_up_at = "deadlocked", now
+            row.follow_up, row.follow_up_at, row.late_call_back_due = "deadlocked", now, True
         if kind in ("activated", "message recorded", "timer tick", "follow-up call-back"):
             self._touch(row, now)
         row.version = self._version + 1
