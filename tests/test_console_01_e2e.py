@@ -29,6 +29,15 @@ def test_console_shows_ticks_deactivation_and_outages(console_lab, browser) -> N
     page = browser
     assert running.app.post("/chat/alice", json={"content": "hi"}).status_code == 200
 
+    until(
+        page,
+        lambda: (
+            (r := row(page, "ChatAgent alice"))
+            and r["timer"] == "running"
+            and int(r["seconds-left"]) > 0
+        ),
+        "alice's timer running, counting down",
+    )
     alice = until(
         page,
         lambda: (
