@@ -140,12 +140,20 @@ function renderTypes(s) {
   $("types").replaceChildren(...cards);
 }
 
+// The table's order changes only when a new actor shows up or the filter changes: sort then.
+const byId = new Intl.Collator(undefined, { numeric: true });
+const order = { keys: [], size: -1, filter: null };
+
 function filteredActors() {
   const wanted = $("actor-filter").value.trim();
-  const rows = [...view.actors.values()].filter((a) => !wanted || a.id.includes(wanted));
-  rows.sort((a, b) => (a.type === b.type ? a.id.localeCompare(b.id, undefined, { numeric: true })
-                                          : a.type.localeCompare(b.type)));
-  return rows;
+  if (order.size !== view.actors.size || order.filter !== wanted) {
+    const rows = [...view.actors.values()].filter((a) => !wanted || a.id.includes(wanted));
+    rows.sort((a, b) => (a.type === b.type ? byId.compare(a.id, b.id) : byId.compare(a.type, b.type)));
+    order.keys = rows.map((a) => `${a.type} ${a.id}`);
+    order.size = view.actors.size;
+    order.filter = wanted;
+  }
+  return order.keys.map((key) => view.actors.get(key));
 }
 
 // Rows are kept per actor and only their changed cells rewritten: a row stays the same element
@@ -210,19 +218,35 @@ function stateCell(a) {
   return el("span", { class: `state-${word}` }, word);
 }
 
+// New events go on top of the list; the whole list is drawn again only when the filter changes.
+const timeline = { seq: 0, filter: null };
+
+function eventItem(e) {
+  const tone = BAD_EVENTS.includes(e.kind) ? " bad" : GOOD_EVENTS.includes(e.kind) ? " good" : "";
+  return el("li", { class: `event${tone}`, "data-kind": e.kind, "data-actor": e.actor || "" },
+    el("span", { class: "when" }, clock(e.at)), " ", el("span", { class: "kind" }, e.kind), " ",
+    e.actor ? el("span", { class: "who" }, e.actor) : "", " ",
+    el("span", { class: "from" }, `from ${e.source}`), el("div", { class: "text" }, e.text));
+}
+
 function renderTimeline() {
   const wanted = $("event-filter").value.trim();
-  const shown = [];
-  for (let i = view.events.length - 1; i >= 0 && shown.length < EVENTS_SHOWN; i -= 1) {
-    const e = view.events[i];
-    if (wanted && !(e.actor || "").includes(wanted)) continue;
-    const tone = BAD_EVENTS.includes(e.kind) ? " bad" : GOOD_EVENTS.includes(e.kind) ? " good" : "";
-    shown.push(el("li", { class: `event${tone}`, "data-kind": e.kind, "data-actor": e.actor || "" },
-      el("span", { class: "when" }, clock(e.at)), " ", el("span", { class: "kind" }, e.kind), " ",
-      e.actor ? el("span", { class: "who" }, e.actor) : "", " ",
-      el("span", { class: "from" }, `from ${e.source}`), el("div", { class: "text" }, e.text)));
+  const list = $("timeline");
+  const matches = (e) => !wanted || (e.actor || "").includes(wanted);
+  if (timeline.filter !== wanted) {
+    list.replaceChildren();
+    timeline.seq = 0;
+    timeline.filter = wanted;
   }
-  $("timeline").replaceChildren(...shown);
+  const fresh = [];
+  for (let i = view.events.length - 1; i >= 0 && fresh.length < EVENTS_SHOWN; i -= 1) {
+    const e = view.events[i];
+    if (e.seq <= timeline.seq) break;
+    if (matches(e)) fresh.push(eventItem(e));
+  }
+  if (view.events.length) timeline.seq = view.events[view.events.length - 1].seq;
+  if (fresh.length) list.prepend(...fresh);
+  while (list.children.length > EVENTS_SHOWN) list.lastElementChild.remove();
 }
 
 // ---- an actor's state in Redis ---------------------------------------------------------------
