@@ -38,6 +38,7 @@ PUSH_IDLE_SECONDS = 1.0
 # At most this many pushes a second to one page: a burst of log lines goes out as one update.
 PUSH_MIN_GAP_SECONDS = 0.05
 SERVER_START_TIMEOUT_SECONDS = 15
+SHUTDOWN_GRACE_SECONDS = 2
 # The same ids the app accepts (ACTOR_ID_PATTERN in each main.py).
 ACTOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -52,6 +53,7 @@ class Changes:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
+        self.closed = False  # the server is stopping: every stream ends
 
     def bind(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -70,6 +72,10 @@ class Changes:
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._wake)
 
+    def close(self) -> None:
+        self.closed = True
+        self.notify()
+
 
 async def wait_or_timeout(event: asyncio.Event, timeout: float) -> None:
     try:
@@ -78,8 +84,7 @@ async def wait_or_timeout(event: asyncio.Event, timeout: float) -> None:
         return
 
 
-def create_app(state: ConsoleState, targets: Targets) -> Starlette:
-    changes = Changes()
+def create_app(state: ConsoleState, targets: Targets, changes: Changes) -> Starlette:
     poller = Poller(state, targets)
     state.on_change(changes.notify)
 
@@ -101,7 +106,7 @@ def create_app(state: ConsoleState, targets: Targets) -> Starlette:
     async def stream(request: Request) -> EventSourceResponse:
         async def messages() -> AsyncIterator[dict[str, str]]:
             seen_version, seen_seq = 0, 0
-            while not await request.is_disconnected():
+            while not changes.closed and not await request.is_disconnected():
                 changed = changes.current()
                 summary = state.summary()
                 actors = state.actors_since(seen_version)
@@ -150,13 +155,15 @@ class ConsoleServer:
 
     def __init__(self, state: ConsoleState, targets: Targets, port: int = DEFAULT_PORT) -> None:
         self.port = port
+        self._changes = Changes()
         config = uvicorn.Config(
-            create_app(state, targets),
+            create_app(state, targets, self._changes),
             host=netcheck.LOOPBACK,
             port=port,
             log_level="warning",
             access_log=False,
             lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="console", daemon=True)
@@ -176,5 +183,6 @@ class ConsoleServer:
             raise OSError(f"the console could not listen on {self.url} (port in use?)")
 
     def stop(self) -> None:
+        self._changes.close()  # open pages' streams end, so the server need not wait for them
         self._server.should_exit = True
         self._thread.join(timeout=SERVER_START_TIMEOUT_SECONDS)
