@@ -131,11 +131,12 @@ function renderTypes(s) {
   const cards = Object.keys(s.series).sort().map((type) => {
     const metrics = s.metrics[type] || {};
     const shown = Object.entries(metrics).map(([name, value]) => `${name} ${value}`).join(" · ");
+    const daprd = shown ? `daprd metrics: ${shown}` : "";
     const reentrancy = s.reentrancy[type] ? el("div", { class: "metrics" }, s.reentrancy[type]) : "";
     return el("div", { class: `type-card${stale ? " stale" : ""}`, "data-type": type },
       el("div", {}, el("strong", {}, type), " active: ",
         el("span", { class: "count" }, String(s.active_counts[type] ?? 0))),
-      chart(s.series[type]), el("div", { class: "metrics" }, shown), reentrancy);
+      chart(s.series[type]), el("div", { class: "metrics" }, daprd), reentrancy);
   });
   $("types").replaceChildren(...cards);
 }
