@@ -125,7 +125,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         say(f"ready: API docs   {stack.app_url}/docs")
         if console is not None:
             port = netcheck.free_port() if args.free_ports else console_run.DEFAULT_PORT
-            say(f"       console    {console.serve(console_run.stack_targets(stack), port)}")
+            try:
+                say(f"       console    {console.serve(console_run.stack_targets(stack), port)}")
+            except OSError as err:  # the lab runs on without its page
+                say(f"       console    off: {err}")
         say(f"       sidecar    {stack.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')

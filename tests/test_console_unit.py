@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import socket
 
 import pytest
 
 from daprlab import netcheck
 from daprlab.console import loglines
 from daprlab.console.run import step_settings
+from daprlab.console.server import ConsoleServer
 from daprlab.console.sources import Poller, Targets, parse_metrics, reminder_due_at
 from daprlab.console.state import ConsoleState, StepSettings, last_tick_at
 from daprlab.paths import step_dir, steps
@@ -188,3 +190,14 @@ def test_failed_reads_say_which_part_and_keep_the_last_values() -> None:
     assert summary["sources"]["redis"]["ok"] is False
     assert f"Redis at 127.0.0.1:{closed}" in summary["sources"]["redis"]["detail"]
     assert [e["kind"] for e in state.events_since(0)] == ["source down"]
+
+
+def test_a_taken_port_is_a_clear_error() -> None:
+    state = ConsoleState("01_actor_timers", StepSettings())
+    targets = Targets("http://127.0.0.1:1", None, "127.0.0.1", 1, "chat-agent", dict)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=rf"is port {port} in use\? .*--no-console"):
+            ConsoleServer(state, targets, port).start()

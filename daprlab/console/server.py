@@ -166,7 +166,13 @@ class ConsoleServer:
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="console", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="console", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:  # uvicorn's answer to a port it cannot bind; start() says so
+            return
 
     @property
     def url(self) -> str:
@@ -180,7 +186,10 @@ class ConsoleServer:
             f"the console on {self.url}",
         )
         if not self._server.started:
-            raise OSError(f"the console could not listen on {self.url} (port in use?)")
+            raise OSError(
+                f"cannot listen on {self.url}: is port {self.port} in use? "
+                "(`--free-ports` picks a free one, `--no-console` leaves the console out)"
+            )
 
     def stop(self) -> None:
         self._changes.close()  # open pages' streams end, so the server need not wait for them
