@@ -122,13 +122,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
         stack.start()
-        say(f"ready: API docs   {stack.app_url}/docs")
-        if console is not None:
+        console_line = ""
+        if console is not None:  # served before "ready", so that the ready lines come together
             port = netcheck.free_port() if args.free_ports else console_run.DEFAULT_PORT
             try:
-                say(f"       console    {console.serve(console_run.stack_targets(stack), port)}")
+                console_line = console.serve(console_run.stack_targets(stack), port)
             except OSError as err:  # the lab runs on without its page
-                say(f"       console    off: {err}")
+                console_line = f"off: {err}"
+        say(f"ready: API docs   {stack.app_url}/docs")
+        if console_line:
+            say(f"       console    {console_line}")
         say(f"       sidecar    {stack.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
