@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,6 +38,8 @@ DEFAULT_PORT = 8089
 PUSH_IDLE_SECONDS = 1.0
 # At most this many pushes a second to one page: a burst of log lines goes out as one update.
 PUSH_MIN_GAP_SECONDS = 0.05
+# The chart's points go out at most this often (each push carries the counts themselves).
+SERIES_PUSH_SECONDS = 1.0
 SERVER_START_TIMEOUT_SECONDS = 15
 SHUTDOWN_GRACE_SECONDS = 2
 # The same ids the app accepts (ACTOR_ID_PATTERN in each main.py).
@@ -105,10 +108,14 @@ def create_app(state: ConsoleState, targets: Targets, changes: Changes) -> Starl
 
     async def stream(request: Request) -> EventSourceResponse:
         async def messages() -> AsyncIterator[dict[str, str]]:
-            seen_version, seen_seq = 0, 0
+            seen_version, seen_seq, series_sent_at = 0, 0, -SERIES_PUSH_SECONDS
             while not changes.closed and not await request.is_disconnected():
                 changed = changes.current()
                 summary = state.summary()
+                if time.monotonic() - series_sent_at < SERIES_PUSH_SECONDS:
+                    del summary["series"]  # the page keeps the points it has
+                else:
+                    series_sent_at = time.monotonic()
                 actors = state.actors_since(seen_version)
                 events = state.events_since(seen_seq)
                 seen_version = summary["version"]

@@ -55,7 +55,8 @@ function connect() {
   const source = new EventSource("/api/stream");
   source.addEventListener("update", (message) => {
     const update = JSON.parse(message.data);
-    view.summary = update.summary;
+    // The chart's points come at most once a second; between them, keep the last ones.
+    view.summary = { ...update.summary, series: update.summary.series || view.summary?.series || {} };
     view.clockOffset = update.summary.now - Date.now() / 1000;
     for (const actor of update.actors) view.actors.set(`${actor.type} ${actor.id}`, actor);
     if (update.events.length) {
