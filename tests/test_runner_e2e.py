@@ -449,10 +449,14 @@ def test_up_feeds_the_console_unless_told_not_to(
             sinks.append(self.sink)
             raise StackError("recorded")
 
+    def terminal(process: str, line: str) -> None:
+        pass
+
     monkeypatch.setattr(cli, "Stack", RecordingStack)
     monkeypatch.setattr(cli, "ensure_runtime", lambda **_: Runtime("0", tmp_path))
+    monkeypatch.setattr(cli, "screen", lambda verbose: terminal)
 
     assert cli.main(["up", "01_actor_timers", "--state-dir", str(tmp_path), *flags]) == 1
     [sink] = sinks
-    # Without the console, the lines go to the terminal only; with it, to both.
-    assert (sink is cli.print_line) == bool(flags)
+    # Without the console, the lines go to the terminal's view only; with it, to both.
+    assert (sink is terminal) == bool(flags)
