@@ -8,7 +8,7 @@ import pytest
 from dapr.clients.exceptions import DaprInternalError
 from fastapi.testclient import TestClient
 
-from tests.steps import load_step
+from tests.steps import DAPRD_ERROR_WRAPPINGS, DRAIN_CLAMPED_FROM, load_step
 
 STEP = "03_actor_reentrancy"
 
@@ -41,6 +41,11 @@ def test_reentrancy_is_on_for_chat_agent_only_and_both_types_are_advertised(step
     ]
 
 
+def test_the_drain_timeout_is_below_the_clamp_of_current_releases(step) -> None:
+    assert step.DRAIN_ONGOING_CALL_TIMEOUT < DRAIN_CLAMPED_FROM
+    assert dapr_config(step)["drainOngoingCallTimeout"] == "0h0m20s0ms0μs"
+
+
 def test_one_switch_turns_reentrancy_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REENTRANCY_ENABLED", "false")
     monkeypatch.setenv("REENTRANCY_MAX_STACK_DEPTH", "4")
@@ -67,10 +72,11 @@ def test_follow_up_quotes_the_previous_user_message(step) -> None:
     assert step.compose_follow_up(history) == "earlier you said: 5s"
 
 
-def test_actor_error_unwraps_what_daprd_wrapped(step) -> None:
+@pytest.mark.parametrize("release", DAPRD_ERROR_WRAPPINGS)
+def test_actor_error_unwraps_what_daprd_wrapped(step, release: str) -> None:
     inner = {"message": "maximum stack depth exceeded", "errorCode": "ERR_X", "raw": None}
     wrapped = DaprInternalError(
-        "error invoke actor method: error from actor service: " + json.dumps(inner),
+        DAPRD_ERROR_WRAPPINGS[release] + json.dumps(inner),
         "ERR_ACTOR_INVOKE_METHOD",
         raw_response_bytes=b"{}",
     )
@@ -84,7 +90,7 @@ def test_actor_error_unwraps_what_daprd_wrapped(step) -> None:
 
 @pytest.mark.parametrize(
     "message",
-    ["connection refused", "error invoke actor method: error from actor service: not json"],
+    ["connection refused", *(wrapping + "not json" for wrapping in DAPRD_ERROR_WRAPPINGS.values())],
 )
 def test_actor_error_keeps_other_messages(step, message: str) -> None:
     err = step.actor_error(DaprInternalError(message, "ERR_Y"), "context")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from dapr.clients.exceptions import DaprInternalError
 from dapr.serializers import DefaultJSONSerializer
 from fastapi.testclient import TestClient
 
 from daprlab.paths import steps
-from tests.steps import load_step
+from tests.steps import DAPRD_ERROR_WRAPPINGS, load_step
 
 TRICKY_TEXT = ["5s", "1h30m", "2024-01-02 is a date", "2024-01-02T10:00:00Z", "12", "null", "ünï ✓"]
 
@@ -52,6 +54,28 @@ def test_the_sdk_default_decoder_would_not(step) -> None:
     assert DefaultJSONSerializer().deserialize(b'{"content": "5s"}') == {
         "content": timedelta(seconds=5)
     }
+
+
+@pytest.mark.parametrize("release", DAPRD_ERROR_WRAPPINGS)
+def test_actor_error_details_unwrap_both_daprd_wrappings(step, release: str) -> None:
+    inner = {"message": "maximum stack depth exceeded", "errorCode": "ERR_X", "raw": None}
+    wrapped = DAPRD_ERROR_WRAPPINGS[release] + json.dumps(inner)
+    err = DaprInternalError(wrapped, "ERR_ACTOR_INVOKE_METHOD", raw_response_bytes=b"{}")
+    assert step.actor_error_details(err) == ("ERR_X", "maximum stack depth exceeded")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "connection refused",
+        DAPRD_ERROR_WRAPPINGS["1.14"] + "not json",
+        DAPRD_ERROR_WRAPPINGS["1.15+"] + "not json",
+        DAPRD_ERROR_WRAPPINGS["1.15+"] + '["json, but no error of ours"]',
+        "error from actor service: (500 {}",
+    ],
+)
+def test_actor_error_details_keep_any_other_message(step, message: str) -> None:
+    assert step.actor_error_details(DaprInternalError(message, "ERR_Y")) == ("ERR_Y", message)
 
 
 @pytest.mark.parametrize(
