@@ -168,7 +168,7 @@ def idle_with_a_live_timer(
                 "dueTime": f"{LIVE_PERIOD + 1}s",
                 "period": f"{LIVE_PERIOD}s",
                 "callback": "report_message_count",
-                "data": {"last_tick_at": registered[1] + LONG_TTL},
+                "data": {"ends_at": registered[1] + LONG_TTL},
             },
         )
         assert resp.status_code == 204, resp.text

@@ -1,14 +1,13 @@
-"""Step 03 without a runtime: the config daprd is given, the follow-up, and error unwrapping."""
+"""Step 03 without a runtime: the config daprd is given, the settings route and the follow-up."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from dapr.clients.exceptions import DaprInternalError
 from fastapi.testclient import TestClient
 
-from tests.steps import DAPRD_ERROR_WRAPPINGS, DRAIN_CLAMPED_FROM, load_step
+from tests.steps import DRAIN_CLAMPED_FROM, load_step
 
 STEP = "03_actor_reentrancy"
 
@@ -70,29 +69,3 @@ def test_follow_up_quotes_the_previous_user_message(step) -> None:
         {"role": "assistant", "content": "You said: 5s (follow-up: this is your first message)"},
     ]
     assert step.compose_follow_up(history) == "earlier you said: 5s"
-
-
-@pytest.mark.parametrize("release", DAPRD_ERROR_WRAPPINGS)
-def test_actor_error_unwraps_what_daprd_wrapped(step, release: str) -> None:
-    inner = {"message": "maximum stack depth exceeded", "errorCode": "ERR_X", "raw": None}
-    wrapped = DaprInternalError(
-        DAPRD_ERROR_WRAPPINGS[release] + json.dumps(inner),
-        "ERR_ACTOR_INVOKE_METHOD",
-        raw_response_bytes=b"{}",
-    )
-    err = step.actor_error(wrapped, "FollowUpAgent a could not call back")
-    assert err.as_dict() == {
-        "message": "FollowUpAgent a could not call back: maximum stack depth exceeded",
-        "errorCode": "ERR_X",
-        "raw_response_bytes": None,  # JSON-encodable, unlike the SDK's own error
-    }
-
-
-@pytest.mark.parametrize(
-    "message",
-    ["connection refused", *(wrapping + "not json" for wrapping in DAPRD_ERROR_WRAPPINGS.values())],
-)
-def test_actor_error_keeps_other_messages(step, message: str) -> None:
-    err = step.actor_error(DaprInternalError(message, "ERR_Y"), "context")
-    assert err.as_dict()["message"] == f"context: {message}"
-    assert err.as_dict()["errorCode"] == "ERR_Y"

@@ -56,28 +56,6 @@ def test_the_sdk_default_decoder_would_not(step) -> None:
     }
 
 
-@pytest.mark.parametrize("release", DAPRD_ERROR_WRAPPINGS)
-def test_actor_error_details_unwrap_both_daprd_wrappings(step, release: str) -> None:
-    inner = {"message": "maximum stack depth exceeded", "errorCode": "ERR_X", "raw": None}
-    wrapped = DAPRD_ERROR_WRAPPINGS[release] + json.dumps(inner)
-    err = DaprInternalError(wrapped, "ERR_ACTOR_INVOKE_METHOD", raw_response_bytes=b"{}")
-    assert step.actor_error_details(err) == ("ERR_X", "maximum stack depth exceeded")
-
-
-@pytest.mark.parametrize(
-    "message",
-    [
-        "connection refused",
-        DAPRD_ERROR_WRAPPINGS["1.14"] + "not json",
-        DAPRD_ERROR_WRAPPINGS["1.15+"] + "not json",
-        DAPRD_ERROR_WRAPPINGS["1.15+"] + '["json, but no error of ours"]',
-        "error from actor service: (500 {}",
-    ],
-)
-def test_actor_error_details_keep_any_other_message(step, message: str) -> None:
-    assert step.actor_error_details(DaprInternalError(message, "ERR_Y")) == ("ERR_Y", message)
-
-
 @pytest.mark.parametrize(
     ("path", "body", "complaint"),
     [
@@ -129,3 +107,42 @@ def test_a_bad_setting_stops_the_app_with_one_line(
 def test_settings_are_read_as_whole_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HISTORY_MAX_PAIRS", " 3 ")
     assert load_step("01_actor_timers").HISTORY_MAX_PAIRS == 3
+
+
+def daprd_wrapped(message: str, code: str, release: str = "1.14") -> DaprInternalError:
+    """An actor method's failure as daprd hands it on: its JSON body behind daprd's prefix."""
+    inner = {"message": message, "errorCode": code, "raw": None}
+    return DaprInternalError(
+        DAPRD_ERROR_WRAPPINGS[release] + json.dumps(inner),
+        "ERR_ACTOR_INVOKE_METHOD",
+        raw_response_bytes=b"{}",
+    )
+
+
+@pytest.mark.parametrize("release", DAPRD_ERROR_WRAPPINGS)
+def test_unwrap_actor_error_takes_off_what_daprd_wrapped(step, release: str) -> None:
+    wrapped = daprd_wrapped("maximum stack depth exceeded", "ERR_X", release)
+    assert step.unwrap_actor_error(wrapped) == ("ERR_X", "maximum stack depth exceeded")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "connection refused",
+        *(wrapping + "not json" for wrapping in DAPRD_ERROR_WRAPPINGS.values()),
+        DAPRD_ERROR_WRAPPINGS["1.15+"] + '["json, but no error of ours"]',
+        "error from actor service: (500 {}",
+    ],
+)
+def test_unwrap_actor_error_keeps_other_messages(step, message: str) -> None:
+    assert step.unwrap_actor_error(DaprInternalError(message, "ERR_Y")) == ("ERR_Y", message)
+
+
+def test_a_failed_state_call_is_raised_anew_and_encodable(step) -> None:
+    with pytest.raises(DaprInternalError) as raised, step.state_store_errors():
+        raise daprd_wrapped("connection refused", "ERR_STATE_GET")
+    assert raised.value.as_dict() == {
+        "message": "the actor state store failed: connection refused",
+        "errorCode": "ERR_STATE_GET",
+        "raw_response_bytes": None,  # JSON-encodable, unlike the SDK's own error
+    }
