@@ -61,9 +61,17 @@ def test_deactivation_stops_the_timer(step, caplog: pytest.LogCaptureFixture) ->
 @pytest.mark.parametrize(
     ("outcome", "reason"),
     [
-        (DaprInternalError("failed to delete timer", "ERR_ACTOR_TIMER_DELETE"), "failed to delete"),
-        (aiohttp.ClientConnectionError("Cannot connect to host"), "Cannot connect to host"),
-        (RecordingActorClient.HANG, "no answer within 0.1s"),
+        pytest.param(
+            DaprInternalError("failed to delete timer", "ERR_ACTOR_TIMER_DELETE"),
+            "failed to delete",
+            id="sidecar error",
+        ),
+        pytest.param(
+            aiohttp.ClientConnectionError("Cannot connect to host"),
+            "Cannot connect to host",
+            id="no sidecar",
+        ),
+        pytest.param(RecordingActorClient.HANG, "no answer within 0.1s", id="hung sidecar"),
     ],
 )
 def test_deactivation_goes_on_when_the_timer_cannot_be_stopped(
