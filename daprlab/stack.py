@@ -84,14 +84,16 @@ class InstancePorts:
     dapr_http: int
     dapr_grpc: int
     dapr_internal: int
+    # daprd's Prometheus metrics (the lab console reads them); Dapr's default port.
+    dapr_metrics: int = 9090
 
     @classmethod
     def fixed(cls) -> InstancePorts:
-        return cls(8000, 3500, 50001, 50002)
+        return cls(8000, 3500, 50001, 50002, 9090)
 
     @classmethod
     def free(cls) -> InstancePorts:
-        return cls(*(netcheck.free_port() for _ in range(4)))
+        return cls(*(netcheck.free_port() for _ in range(5)))
 
 
 class ManagedProcess:
@@ -242,6 +244,10 @@ class Instance:
     @property
     def dapr_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.dapr_http}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.dapr_metrics}/metrics"
 
 
 @dataclass
@@ -494,7 +500,9 @@ class Stack:
             "--placement-host-address", f"{LOOPBACK}:{control.placement}",
             "--scheduler-host-address", f"{LOOPBACK}:{control.scheduler}",
             "--resources-path", str(COMPONENTS_DIR),
-            "--enable-metrics=false",
+            "--enable-metrics=true",
+            "--metrics-port", str(ports.dapr_metrics),
+            "--metrics-listen-address", LOOPBACK,
             "--log-level", self.config.log_level,
         ]  # fmt: skip
 
@@ -512,6 +520,7 @@ class Stack:
                 "HTTP": ports.dapr_http,
                 "gRPC": ports.dapr_grpc,
                 "internal gRPC": ports.dapr_internal,
+                "metrics": ports.dapr_metrics,
             },
         )
         env = {
