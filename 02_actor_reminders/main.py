@@ -70,8 +70,6 @@ REMINDER_NAME = "clear-history"
 EXPIRY_KEY = "history_expires_at"
 # Each message moves the expiry this far into the future: the history's inactivity limit.
 HISTORY_TTL = timedelta(seconds=env_int("HISTORY_TTL_SECONDS", 60))
-# A zero period makes the reminder one-shot: daprd fires it once, then deletes it.
-ONE_SHOT = timedelta(0)
 # daprd keeps due times to the second, so the API shows whole seconds too.
 EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # <<< feature
@@ -158,7 +156,9 @@ class ChatAgent(
         expires_at = (datetime.now(UTC) + HISTORY_TTL).strftime(EXPIRY_FORMAT)
         # Re-registering a name replaces the reminder only if something in it changed
         # (runtime 1.14 skips an identical one): the data carries the new expiry, so it always does.
-        await self.register_reminder(REMINDER_NAME, expires_at.encode(), HISTORY_TTL, ONE_SHOT)
+        # No period: fired once, then deleted, on every release (SDK 1.14.1 sends it as null);
+        # a zero period would repeat without end from Dapr 1.15 on.
+        await self.register_reminder(REMINDER_NAME, expires_at.encode(), HISTORY_TTL, period=None)
         with state_store_errors():
             await self._state_manager.set_state(EXPIRY_KEY, expires_at)
             await self._state_manager.save_state()
@@ -310,6 +310,8 @@ def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
     message, code = details["message"] or "", details["errorCode"]
     _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
     if wrapped:
+        if body.startswith("("):  # from Dapr 1.15 on, the app's HTTP status first: "(500) {...}"
+            body = body.partition(") ")[2]
         try:
             inner = json.loads(body)
             message, code = inner["message"], inner["errorCode"]

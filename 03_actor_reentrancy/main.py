@@ -85,8 +85,9 @@ CHAT_AGENT_REENTRANCY = ActorReentrancyConfig(
 )
 # Shorter than ACTOR_CALL_TIMEOUT_SECONDS: a deadlock is reported as one, not as a slow actor.
 FOLLOW_UP_TIMEOUT_SECONDS = env_int("FOLLOW_UP_TIMEOUT_SECONDS", 5)
-# The SDK's defaults, named so that ChatAgent's entitiesConfig entry can repeat them.
-DRAIN_ONGOING_CALL_TIMEOUT = timedelta(minutes=1)
+# Named so that ChatAgent's entitiesConfig entry can repeat them. 20 s, not SDK 1.14's 60 s:
+# from Dapr 1.17.7 on, daprd cuts a drain timeout of 30 s or more to 24 s.
+DRAIN_ONGOING_CALL_TIMEOUT = timedelta(seconds=20)
 DRAIN_REBALANCED_ACTORS = True
 # <<< feature
 
@@ -351,6 +352,8 @@ def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
     message, code = details["message"] or "", details["errorCode"]
     _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
     if wrapped:
+        if body.startswith("("):  # from Dapr 1.15 on, the app's HTTP status first: "(500) {...}"
+            body = body.partition(") ")[2]
         try:
             inner = json.loads(body)
             message, code = inner["message"], inner["errorCode"]
