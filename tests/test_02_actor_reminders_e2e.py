@@ -234,7 +234,7 @@ def test_reminder_fires_after_app_and_sidecar_were_restarted(lab) -> None:
 
 def test_reminder_fires_after_the_whole_stack_was_restarted(lab) -> None:
     """Redis, placement, scheduler, daprd and the app: what Ctrl-C and `daprlab up` again do."""
-    ttl = 10
+    ttl = 15  # room for a full restart (6-9 s on a loaded 2-core machine)
     running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": str(ttl)})
     post(running, "phoenix")
     armed = expiry(running, "phoenix")
