@@ -33,6 +33,7 @@ SIDECAR_READY_TIMEOUT_SECONDS = 60
 PLACEMENT_TABLE_LOG = "Placement tables updated"
 DAPR_BINARY_FIX = "run `uv run daprlab runtime` to find or build the Dapr binaries"
 DEFAULT_START_FIX = "check that it is installed and executable"
+LOG_LEVEL_ENV = "LOG_LEVEL"
 
 LineSink = Callable[[str, str], None]
 
@@ -45,6 +46,19 @@ def process_gone(pid: int) -> bool:
         return True
     # The state follows the command name, which is in parentheses and may hold spaces.
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def uvicorn_argv(app: str, app_dir: Path, port: int, log_level: str = "") -> list[str]:
+    """How the lab serves an app: one worker; uvloop and httptools, which uvicorn picks up by
+    itself; the access log only at LOG_LEVEL=DEBUG (a line per request costs CPU under load)."""
+    argv = [
+        sys.executable, "-m", "uvicorn", app,
+        "--app-dir", str(app_dir),
+        "--host", LOOPBACK,
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    return argv if log_level.strip().upper() == "DEBUG" else [*argv, "--no-access-log"]
 
 
 class StackError(RuntimeError):
@@ -435,9 +449,11 @@ class Stack:
         ]  # fmt: skip
 
     def start_instance(self, inst: Instance) -> None:
-        """daprd first (the SDK waits for its outbound health), then the app; then readiness."""
+        """daprd, then the app at once: the app's import overlaps daprd's start, and the app
+        finds daprd's outbound health up when it asks in its lifespan. Then readiness."""
         self.start_sidecar(inst)
         self.start_app(inst)
+        self.wait_outbound(inst)
         self.wait_ready(inst)
 
     def start_sidecar(self, inst: Instance) -> None:
@@ -459,9 +475,13 @@ class Stack:
         if inst.index < len(self.config.namespaces) and self.config.namespaces[inst.index]:
             env["NAMESPACE"] = self.config.namespaces[inst.index]
         inst.daprd = self._spawn(f"daprd{inst.suffix}", self.daprd_argv(inst), env=env)
+
+    def wait_outbound(self, inst: Instance) -> None:
+        """Until daprd answers the app's calls (its outbound health), what the SDK waits for."""
         url = f"{inst.dapr_url}/v1.0/healthz/outbound"
+        procs = [p for p in (inst.daprd, inst.app) if p is not None]
         self._wait(
-            [inst.daprd],
+            procs,
             lambda: netcheck.http_status(url) == 204,
             "daprd outbound health",
             STARTUP_TIMEOUT_SECONDS,
@@ -469,13 +489,8 @@ class Stack:
 
     def start_app(self, inst: Instance) -> None:
         self._require_free(f"app{inst.suffix}", {"HTTP": inst.ports.app})
-        argv = [
-            sys.executable, "-m", "uvicorn", "main:app",
-            "--app-dir", str(self.step_dir),
-            "--host", LOOPBACK,
-            "--port", str(inst.ports.app),
-            "--workers", "1",
-        ]  # fmt: skip
+        log_level = inst.app_env.get(LOG_LEVEL_ENV, os.environ.get(LOG_LEVEL_ENV, ""))
+        argv = uvicorn_argv("main:app", self.step_dir, inst.ports.app, log_level)
         env = {
             "DAPR_RUNTIME_HOST": LOOPBACK,
             "DAPR_HTTP_PORT": str(inst.ports.dapr_http),
