@@ -61,7 +61,8 @@ START_TIMEOUT_SECONDS = 60
 TIMER_ACTORS = 20
 TIMER_PERIOD_SECONDS = 1
 TIMER_TICKS = 10
-TIMER_LOAD_POOL = 50
+# As many actors as connections: each chat re-registers its actor's timer, ticking too.
+TIMER_LOAD_POOL = 16
 LOAD_ACTIVATED = re.compile(r"ChatAgent p\d+ activated")
 TICK_LINE = re.compile(r"timer tick (\d+): ChatAgent (t\d+) has")
 # Reminders: 20 one-shot reminders due REMINDER_TTL_SECONDS after their message.
@@ -272,7 +273,10 @@ async def _post_all(urls: list[str], concurrency: int) -> list[tuple[float, floa
 
 
 def post_all(urls: list[str], concurrency: int = 16) -> list[tuple[float, float, int]]:
-    results = asyncio.run(_post_all(urls, concurrency))
+    try:
+        results = asyncio.run(_post_all(urls, concurrency))
+    except (aiohttp.ClientError, TimeoutError) as err:
+        raise StackError(f"a chat to {urls[0].rsplit('/', 1)[0]}/... failed: {err!r}") from err
     failed = [(url, r[2]) for url, r in zip(urls, results, strict=True) if r[2] != 200]
     if failed:
         raise StackError(f"{len(failed)} of {len(urls)} chats failed, e.g. {failed[0]}")

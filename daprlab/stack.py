@@ -256,6 +256,8 @@ class Stack:
         self.sink = sink
         self.step_dir = step_dir(config.step)
         self.control: dict[str, ManagedProcess] = {}
+        # Per control process: how to tell it serves, and what that is called in an error.
+        self._control_ready: dict[str, tuple[Callable[[], object], str]] = {}
         # Every process this stack ever started, as (name, pid); kept after stop(), so that
         # a caller can check that none of them outlived the stack.
         self.started: list[tuple[str, int]] = []
@@ -288,12 +290,20 @@ class Stack:
 
     # ---- start and stop --------------------------------------------------------------------
     def start(self) -> None:
+        """Redis first (daprd loads its state store at start); then everything else at once:
+        daprd connects to placement only once the app is up, seconds later."""
         try:
             self.start_redis()
-            self.start_placement()
-            self.start_scheduler()
+            self.start_placement(wait=False)
+            self.start_scheduler(wait=False)
             for inst in self.instances:
-                self.start_instance(inst)
+                self.start_sidecar(inst)
+                self.start_app(inst)
+            for name in ("placement", "scheduler"):
+                self.wait_control(name)
+            for inst in self.instances:
+                self.wait_outbound(inst)
+                self.wait_ready(inst)
         except BaseException:
             self.stop()
             raise
@@ -348,10 +358,17 @@ class Stack:
         ready: Callable[[], object],
         what: str,
         cwd: Path | None = None,
+        wait: bool = True,
     ) -> None:
-        """Start one control-plane process and wait until `ready()` says it serves."""
-        self.control[name] = proc = self._spawn(name, argv, cwd=cwd)
-        self._wait([proc], ready, what, STARTUP_TIMEOUT_SECONDS)
+        """Start one control-plane process; `wait`: until `ready()` says it serves."""
+        self.control[name] = self._spawn(name, argv, cwd=cwd)
+        self._control_ready[name] = (ready, what)
+        if wait:
+            self.wait_control(name)
+
+    def wait_control(self, name: str) -> None:
+        ready, what = self._control_ready[name]
+        self._wait([self.control[name]], ready, what, STARTUP_TIMEOUT_SECONDS)
 
     def start_redis(self) -> None:
         port = self.config.control_ports.redis
@@ -376,7 +393,7 @@ class Stack:
         argv += ["--save", "1 1", "--appendonly", "no", "--protected-mode", "yes"]
         self._start_control("redis", argv, lambda: netcheck.redis_ping(port), f"Redis on {port}")
 
-    def start_placement(self) -> None:
+    def start_placement(self, wait: bool = True) -> None:
         ports = self.config.control_ports
         self._require_free(
             "placement",
@@ -396,9 +413,11 @@ class Stack:
             "--log-level", self.config.log_level,
         ]  # fmt: skip
         url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
-        self._start_control("placement", argv, lambda: netcheck.http_status(url) == 200, url)
+        self._start_control(
+            "placement", argv, lambda: netcheck.http_status(url) == 200, url, wait=wait
+        )
 
-    def start_scheduler(self) -> None:
+    def start_scheduler(self, wait: bool = True) -> None:
         ports = self.config.control_ports
         self._require_free(
             "scheduler",
@@ -426,7 +445,7 @@ class Stack:
         ]  # fmt: skip
         url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
         self._start_control(
-            "scheduler", argv, lambda: netcheck.http_status(url) == 200, url, cwd=data
+            "scheduler", argv, lambda: netcheck.http_status(url) == 200, url, cwd=data, wait=wait
         )
 
     def daprd_argv(self, inst: Instance) -> list[str]:
