@@ -359,11 +359,12 @@ def active_actors(stack: Stack) -> int:
 
 
 def measure_memory(stack: Stack) -> dict[str, float]:
-    app, daprd = pids_of(stack)["app"], pids_of(stack)["daprd"]
+    pids = pids_of(stack)
+    app, daprd = pids["app"], pids["daprd"]
     url = f"{stack.app_url}/chat/"
     post_all([f"{url}w{i}" for i in range(MEMORY_WARMUP_ACTORS)])
     before_active = wait_for(
-        lambda: active_actors(stack) >= MEMORY_WARMUP_ACTORS and active_actors(stack),
+        lambda: (active := active_actors(stack)) >= MEMORY_WARMUP_ACTORS and active,
         START_TIMEOUT_SECONDS,
         "the warm-up actors to be active",
     )
@@ -443,15 +444,12 @@ def measure_timers(
         return late if len(late) >= TIMER_ACTORS * TIMER_TICKS else None
 
     tick_lateness = wait_for(ticks, load_seconds + START_TIMEOUT_SECONDS, "200 timer ticks")
-    fires = wait_for(
-        lambda: (
-            (found := reminder_log.matching("app", EXPIRED_LINE))
-            and len(found) >= len(due)
-            and found
-        ),
-        START_TIMEOUT_SECONDS,
-        "every reminder to fire",
-    )
+
+    def fired() -> list[tuple[float, re.Match]] | None:
+        found = reminder_log.matching("app", EXPIRED_LINE)
+        return found if len(found) >= len(due) else None
+
+    fires = wait_for(fired, START_TIMEOUT_SECONDS, "every reminder to fire")
     loader.join()
     fire_lateness = [t - due[m[1]] for t, m in fires]
     return {
