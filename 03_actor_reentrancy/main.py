@@ -371,13 +371,19 @@ def state_store_errors() -> Iterator[None]:
         raise DaprInternalError(f"the actor state store failed: {message}", code) from err
 
 
+def error_answer(status: int, detail: str) -> HTTPException:
+    """The HTTP error a route answers, logged too: the access log is off by default."""
+    logger.warning("answered %d: %s", status, detail)
+    return HTTPException(status, detail)
+
+
 async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
     """Await one call on `agent` and turn each way it can fail into a clear HTTP error."""
     who = f"{agent.actor_type} {agent.actor_id}"
     try:
         return await call
     except aiohttp.ClientConnectionError as err:
-        raise HTTPException(
+        raise error_answer(
             503,
             f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
             "`uv run daprlab up <step>` starts it with the app",
@@ -387,24 +393,24 @@ async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
         status = await placement_status()
         if status != "placement: connected":
             # Without placement, daprd holds actor calls until it is back.
-            raise HTTPException(
+            raise error_answer(
                 503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
             ) from err
-        raise HTTPException(504, waited) from err
+        raise error_answer(504, waited) from err
     except DaprInternalError as err:
         code, message = unwrap_actor_error(err)
         # >>> feature: 03_actor_reentrancy
         if "TimeoutError" in message:
             # The actor itself gave up waiting on FollowUpAgent (see _ask_for_follow_up).
-            raise HTTPException(504, f"{who} timed out: {message}") from err
+            raise error_answer(504, f"{who} timed out: {message}") from err
         # <<< feature
         if "did not find address for actor" in message:
-            raise HTTPException(
+            raise error_answer(
                 503,
                 f"no host for {who}: is the placement service running and "
                 f"the actor state store configured? ({message})",
             ) from err
-        raise HTTPException(500, f"{who} failed: {code}: {message}") from err
+        raise error_answer(500, f"{who} failed: {code}: {message}") from err
 
 
 SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
@@ -556,7 +562,7 @@ actors_registered = asyncio.Event()
 def proxy_factory() -> SharedSessionProxyFactory:
     """Where actor proxies come from; 503 with the fix until the actors are registered."""
     if not actors_registered.is_set():
-        raise HTTPException(
+        raise error_answer(
             503,
             f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
             "(`uv run daprlab up <step>`)",
