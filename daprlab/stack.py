@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,9 @@ SIDECAR_READY_TIMEOUT_SECONDS = 60
 PLACEMENT_TABLE_LOG = "Placement tables updated"
 DAPR_BINARY_FIX = "run `uv run daprlab runtime` to find or build the Dapr binaries"
 DEFAULT_START_FIX = "check that it is installed and executable"
+# daprd sends this env var's value to the app as the dapr-api-token header; the app refuses
+# actor callbacks without it, so only this stack's sidecar can call them.
+APP_API_TOKEN_ENV = "APP_API_TOKEN"
 
 LineSink = Callable[[str, str], None]
 
@@ -233,6 +237,8 @@ class StackConfig:
     # daprd's NAMESPACE for each instance, in order; missing or empty: Dapr's "default".
     namespaces: list[str] = field(default_factory=list)
     log_level: str = "info"
+    # Fresh for every stack: the shared secret of its sidecars and apps.
+    app_api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
 class Stack:
@@ -455,6 +461,7 @@ class Stack:
             "DAPR_HOST_IP": LOOPBACK,
             # components/statestore.yaml reads the Redis address from here (envRef).
             "REDIS_HOST": f"{LOOPBACK}:{self.config.control_ports.redis}",
+            APP_API_TOKEN_ENV: self.config.app_api_token,
         }
         if inst.index < len(self.config.namespaces) and self.config.namespaces[inst.index]:
             env["NAMESPACE"] = self.config.namespaces[inst.index]
@@ -481,6 +488,7 @@ class Stack:
             "DAPR_HTTP_PORT": str(inst.ports.dapr_http),
             "DAPR_GRPC_PORT": str(inst.ports.dapr_grpc),
             "PYTHONUNBUFFERED": "1",
+            APP_API_TOKEN_ENV: self.config.app_api_token,
             **inst.app_env,
         }
         inst.app = self._spawn(f"app{inst.suffix}", argv, env=env, cwd=self.step_dir)
