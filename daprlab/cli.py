@@ -1,6 +1,6 @@
 """`daprlab`: provision the Dapr runtime and run one step of the lab locally.
 
-daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app, with logs
+daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
 daprlab runtime                # find or build the pinned daprd/placement/scheduler
 daprlab steps                  # list the steps
 daprlab pins                   # print the pinned versions
@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import paths
+from daprlab import logfilter, paths
 from daprlab.runtime import RuntimeMissing, ensure_runtime
 from daprlab.stack import (
     ControlPorts,
     InstancePorts,
+    LineSink,
     ManagedProcess,
     Stack,
     StackConfig,
@@ -34,6 +35,7 @@ NAME_WIDTH = 10
 # How long `up` waits between checks that every process is still alive.
 WATCH_INTERVAL_SECONDS = 0.2
 EXIT_INTERRUPTED = 130
+DEAD_PROCESS_LINES = 10
 EXIT_USAGE = 2
 # Each stops the runner the same way: Ctrl-C, `kill`, or the terminal going away.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -49,6 +51,18 @@ def say(line: str) -> None:
 def print_line(name: str, line: str) -> None:
     with _print_lock:
         print(f"{name:<{NAME_WIDTH}}| {line}", flush=True)
+
+
+def screen(verbose: bool) -> LineSink:
+    """Every line (--verbose), or those of the quiet default view (see daprlab.logfilter)."""
+    if verbose:
+        return print_line
+
+    def print_shown(name: str, line: str) -> None:
+        if logfilter.shown_by_default(name, line):
+            print_line(name, line)
+
+    return print_shown
 
 
 def cmd_runtime(_args: argparse.Namespace) -> int:
@@ -111,7 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         instance_ports=[InstancePorts.free() if args.free_ports else InstancePorts.fixed()],
         reuse_redis=not args.free_ports,
     )
-    stack = Stack(config, runtime, print_line)
+    stack = Stack(config, runtime, screen(args.verbose))
     try:
         say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
         stack.start()
@@ -119,12 +133,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         say(f"       sidecar    {stack.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
+        say(f"       logs       {stack.log_dir}/ (every line of every process, one file each)")
         say("press Ctrl-C to stop everything")
         dead: ManagedProcess = wait_for(
             stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS
         )
         say(f"{dead.name} {dead.exit_reason()}; stopping the rest. Its last lines:")
-        for line in list(dead.lines)[-10:]:
+        dead.drain()
+        # Printed whatever the quiet view hid: they say why it died.
+        for line in list(dead.lines)[-DEAD_PROCESS_LINES:]:
             print_line(dead.name, line)
         return 1
     except Interrupted as why:
@@ -153,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir",
         type=Path,
         default=paths.LOCAL_STATE_DIR,
-        help="where Redis and the scheduler keep their data (default: .lab/ in the repo)",
+        help="where Redis and the scheduler keep their data, and the logs (default: .lab/)",
+    )
+    up.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print every line of every process (default: warnings, app lines and readiness)",
     )
     up.set_defaults(func=cmd_up)
     sub.add_parser("runtime", help="find or build the pinned Dapr runtime").set_defaults(

@@ -24,6 +24,11 @@ output and the real one, in place of what legitimately differs from run to run (
 
 Log blocks under "What to look for": ```log holds whole lines of the app's log; ```log daprd
 holds text that some line of daprd's log contains. The lines of one block appear in that order.
+
+A step README's sections (`SECTIONS`): the learner's path first (`LEARNERS_PATH`, "Goal" to
+"Next"), then what differs on current Dapr releases, then the internals and the evidence. In "On
+Dapr 1.15 and later" every point is a bullet that ends with `READ_FROM_SOURCE` and the sources,
+each in backticks and of a form `SOURCE` accepts.
 """
 
 from __future__ import annotations
@@ -34,7 +39,24 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SECTIONS = ["Goal", "What changes", "Run", "Try it", "What to look for", "Check yourself", "Next"]
+LEARNERS_PATH = [
+    "Goal",
+    "What changes",
+    "Run",
+    "Try it",
+    "What to look for",
+    "Check yourself",
+    "Next",
+]
+CURRENT_DAPR = "On Dapr 1.15 and later"
+SECTIONS = [*LEARNERS_PATH, CURRENT_DAPR, "Under the hood", "What the tests prove"]
+READ_FROM_SOURCE = "Read from the source, not run by the lab:"
+# A source: a tag of dapr/dapr or dapr/python-sdk, alone (the release) or with a file at it;
+# a commit of a repository (with a file, or alone); a pull request or issue (`dapr/docs #4994`).
+SOURCE_REPO = r"(?:dapr/(?:dapr|python-sdk|docs|kit)|diagridio/go-etcd-cron)"
+SOURCE = re.compile(
+    rf"{SOURCE_REPO} (?:#\d+|v\d+\.\d+\.\d+(?: [\w./-]+)?|[0-9a-f]{{7,40}}(?: [\w./-]+)?)"
+)
 FENCE = re.compile(r"^```(\w*)[ \t]*(\S*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 CURL_URL = re.compile(r"(?:http://)?localhost:(8000|3500)(/[^\s'\"]*)")
 ENV_ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`([^`]*)`\s*\|", re.M)
@@ -95,6 +117,37 @@ def section(text: str, name: str) -> str:
     if match is None:
         raise ValueError(f"no section '## {name}'")
     return match.group(1)
+
+
+def learners_path(text: str) -> str:
+    """The text of the sections "Goal" to "Next"."""
+    return "".join(section(text, name) for name in LEARNERS_PATH)
+
+
+def prose_words(text: str) -> int:
+    """Words a learner reads: outside fenced blocks (commands and outputs), tokens with a letter
+    or digit (a table's pipes and rules are no words)."""
+    prose = FENCE.sub("", text)
+    return sum(1 for token in prose.split() if re.search(r"\w", token))
+
+
+def bullets(text: str) -> list[str]:
+    """The top-level `- ` bullets of a section, each with its wrapped lines joined."""
+    items = re.findall(r"^- (.*?)(?=^- |^\S|\Z)", text, re.S | re.M)
+    return [" ".join(item.split()) for item in items]
+
+
+def cited_sources(point: str) -> list[str] | None:
+    """The sources a point cites after `READ_FROM_SOURCE`: None when it does not say that, or
+    when anything but backticked sources follows."""
+    if READ_FROM_SOURCE not in point:
+        return None
+    cited = point.split(READ_FROM_SOURCE, 1)[1].strip()
+    sources = re.findall(r"`([^`]+)`", cited)
+    rest = re.sub(r"`[^`]+`", "", cited)
+    if not sources or re.sub(r"[,;.\s]", "", rest):
+        return None
+    return sources
 
 
 def blocks(text: str) -> list[Block]:

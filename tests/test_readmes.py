@@ -20,6 +20,9 @@ from tests.steps import load_step
 STEPS = steps()
 # Durations the READMEs spell out in words.
 SPOKEN_SECONDS = {"an hour": 3600, "one second": 1}
+LEARNERS_PATH_MAX_WORDS = 800
+ACTOR_IDS_SECTION = "Actor ids and first-run outputs"
+NEWER_DAPR_HEADING = "### On a newer Dapr"
 
 
 def readme(step: str) -> str:
@@ -102,6 +105,75 @@ def route_matches(route: str, methods: set[str], method: str, path: str) -> bool
 @pytest.mark.parametrize("step", STEPS)
 def test_readme_has_the_fixed_sections_in_order(step: str) -> None:
     assert readme_check.headings(readme(step)) == readme_check.SECTIONS
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_readme_learners_path_is_short(step: str) -> None:
+    words = readme_check.prose_words(readme_check.learners_path(readme(step)))
+    assert words < LEARNERS_PATH_MAX_WORDS, f"{step}: {words} words from Goal to Next"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_check_yourself_runs_the_steps_unit_and_e2e_tests(step: str) -> None:
+    (block,) = readme_check.blocks(readme_check.section(readme(step), "Check yourself"))
+    command = block.body.split()
+    assert command[:3] == ["uv", "run", "pytest"], block.body
+    assert command[3:] == [f"tests/test_{step}_unit.py", f"tests/test_{step}_e2e.py"]
+    for test_file in command[3:]:
+        assert (REPO_ROOT / test_file).is_file(), f"{step}/README.md runs missing {test_file}"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_current_dapr_points_each_cite_the_source_they_were_read_from(step: str) -> None:
+    points = readme_check.bullets(readme_check.section(readme(step), readme_check.CURRENT_DAPR))
+    assert points, f"{step}/README.md lists nothing under {readme_check.CURRENT_DAPR}"
+    for point in points:
+        sources = readme_check.cited_sources(point)
+        assert sources, f"no '{readme_check.READ_FROM_SOURCE}' and sources at the end: {point}"
+        for source in sources:
+            assert readme_check.SOURCE.fullmatch(source), f"not a source: `{source}` in {point}"
+
+
+def test_root_readme_says_what_to_change_on_a_newer_dapr() -> None:
+    text = (REPO_ROOT / "README.md").read_text()
+    newer = text.split(NEWER_DAPR_HEADING, 1)[1].split("\n## ", 1)[0]
+    for needed in [
+        "`dapr[fastapi]`",
+        "never both",
+        "`--initial-cluster` to `--etcd-initial-cluster`",
+        "`--etcd-client-ports` to `--etcd-client-port`",
+        "`[tool.dapr-lab] dapr-runtime`",
+    ]:
+        assert needed in " ".join(newer.split()), needed
+    cited = [p for p in readme_check.bullets(newer) if readme_check.READ_FROM_SOURCE in p]
+    assert cited, "the root README's newer-Dapr points cite no source"
+    for point in cited:
+        sources = readme_check.cited_sources(point)
+        assert sources and all(readme_check.SOURCE.fullmatch(s) for s in sources), point
+
+
+def test_the_shared_actor_ids_paragraph_is_in_the_root_readme_only() -> None:
+    root = readme_check.section((REPO_ROOT / "README.md").read_text(), ACTOR_IDS_SECTION)
+    for step in STEPS:
+        assert "talks to actors of its own" not in readme(step), step
+        for actor_id in readme_check.actor_ids(readme(step)):
+            assert f"`{actor_id}`" in root, f"the root README does not name {step}'s {actor_id}"
+
+
+def test_cited_sources_accepts_only_backticked_sources_of_a_known_form() -> None:
+    marker = readme_check.READ_FROM_SOURCE
+    good = f"A point. {marker} `dapr/dapr v1.18.3 pkg/actors/router/router.go`, `dapr/dapr #8867`."
+    assert readme_check.cited_sources(good) == [
+        "dapr/dapr v1.18.3 pkg/actors/router/router.go",
+        "dapr/dapr #8867",
+    ]
+    assert readme_check.cited_sources("A point. `dapr/dapr #8867`.") is None
+    assert readme_check.cited_sources(f"A point. {marker} the release notes.") is None
+    assert readme_check.cited_sources(f"A point. {marker} `dapr/dapr #1`, and more.") is None
+    for source in ["dapr/python-sdk e4ad1818 RELEASE.md", "dapr/docs #4994", "dapr/kit 9d4f384"]:
+        assert readme_check.SOURCE.fullmatch(source), source
+    for source in ["dapr/dapr 1.18.3 x.go", "dapr #8867", "dapr/dapr v1.18 x.go", "docs page"]:
+        assert not readme_check.SOURCE.fullmatch(source), source
 
 
 @pytest.mark.parametrize("step", STEPS)
