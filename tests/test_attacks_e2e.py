@@ -69,8 +69,8 @@ FUZZ_EXAMPLES = 20
 # Fewer than this many generated cases for a route would mean the fuzzer barely reached it.
 FUZZ_MIN_CASES = 10
 BURST_TIMEOUT_SECONDS = 120
-# The app is killed once this share of the burst has been answered.
-KILL_AFTER_ANSWERED = BURST_CONVERSATIONS * BURST_MESSAGES // 3
+# The app is killed once it has recorded this share of the burst.
+KILL_AFTER_RECORDED = BURST_CONVERSATIONS * BURST_MESSAGES // 3
 TOKEN_HEADER = "dapr-api-token"
 FUZZ_CHECKS = [
     not_a_server_error,
@@ -171,15 +171,18 @@ def test_fuzzed_public_routes_never_fail_and_name_the_bad_field(
     assert {op.label for op in operations} == PUBLIC_ROUTES[step]
     for operation in operations:
         key = (step, operation.label, mode.value)
+        takes_input = bool(list(operation.iter_parameters())) or bool(operation.body)
+        if not takes_input and mode is GenerationMode.NEGATIVE:
+            continue  # no input to break: the positive case covers the route
 
         def count(key: tuple[str, str, str] = key) -> None:
             fuzz_counts[key] += 1
 
         with requests.Session() as session:
             fuzz(operation, mode, session, count)
-        assert fuzz_counts[key] >= FUZZ_MIN_CASES, (
-            f"{operation.label}: only {fuzz_counts[key]} cases"
-        )
+        # Without input there is one request to make; with input, the fuzzer must vary it.
+        least = FUZZ_MIN_CASES if takes_input else 1
+        assert fuzz_counts[key] >= least, f"{operation.label}: only {fuzz_counts[key]} cases"
 
 
 # ---- 2. the actor callbacks, called by someone other than the sidecar -------------------------
@@ -566,24 +569,32 @@ def test_the_app_killed_mid_burst_loses_no_answered_message(
     running: RunningStack, request: pytest.FixtureRequest
 ) -> None:
     burst = Burst("crash")
+    app = running.stack.instances[0].app
+    assert app is not None
+    before = app.mark()
+
+    def recorded() -> int:
+        """Messages the app has saved in this burst, from its log: the client may lag behind."""
+        return sum("recorded message" in line for line in app.lines_since(before))
+
     sender = threading.Thread(target=asyncio.run, args=(burst.send(running.stack.app_url),))
     sender.start()
     try:
         wait_for(
-            lambda: burst.answered_count >= KILL_AFTER_ANSWERED,
+            lambda: recorded() >= KILL_AFTER_RECORDED,
             BURST_TIMEOUT_SECONDS,
-            f"{KILL_AFTER_ANSWERED} answers",
+            f"{KILL_AFTER_RECORDED} messages recorded",
         )
-        app = running.stack.instances[0].app
-        assert app is not None
         app.signal(signal.SIGKILL)
+        recorded_at_kill = recorded()
     finally:
         sender.join(BURST_TIMEOUT_SECONDS)
+    assert not sender.is_alive(), "the burst's requests did not end after the kill"
     total = BURST_CONVERSATIONS * BURST_MESSAGES
     say(
         request,
-        f"crash {step_of(running)}: {burst.answered_count}/{total} answered 200 before SIGKILL; "
-        f"the rest: {dict(burst.failed)}",
+        f"crash {step_of(running)}: SIGKILL after ~{recorded_at_kill}/{total} recorded; "
+        f"{burst.answered_count} answered 200, the rest: {dict(burst.failed)}",
     )
     assert burst.answered_count < total, "the kill came after the burst: nothing was cut off"
     running.restart_app()
