@@ -43,6 +43,8 @@ DEFAULT_START_FIX = "check that it is installed and executable"
 # daprd sends this env var's value to the app as the dapr-api-token header; the app refuses
 # actor callbacks without it, so only this stack's sidecar can call them.
 APP_API_TOKEN_ENV = "APP_API_TOKEN"
+# The running stack's token, in its state dir: a learner's curl to /dapr/config reads it there.
+APP_API_TOKEN_FILE = "app-api-token"
 
 LineSink = Callable[[str, str], None]
 
@@ -279,6 +281,7 @@ class Stack:
         ]
         # The full output of every process, one file each (daprd.log, app-2.log, ...).
         self.log_dir = config.state_dir / LOG_DIR_NAME
+        self.app_api_token_file = config.state_dir / APP_API_TOKEN_FILE
 
     # ---- what tests and the runner look at -------------------------------------------------
     @property
@@ -306,6 +309,10 @@ class Stack:
     # ---- start and stop --------------------------------------------------------------------
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Readable by its owner only, like any secret.
+        self.app_api_token_file.touch(mode=0o600)
+        self.app_api_token_file.chmod(0o600)
+        self.app_api_token_file.write_text(self.config.app_api_token)
         # Each start begins new log files; the restarts of one stack append to them.
         for old in self.log_dir.glob(f"*{LOG_SUFFIX}"):
             old.unlink()
