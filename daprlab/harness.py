@@ -169,13 +169,13 @@ class LabStacks:
         stack.start()
         return running
 
-    def close(self, failed: bool) -> None:
+    def close(self, failed: bool, say: Callable[[str], None] = print) -> None:
         for running in reversed(self.started):
             running.stop()
         if failed:
             for number, running in enumerate(self.started, 1):
-                print(f"\n===== output of stack {number} ({running.stack.config.step}) =====")
-                print("\n".join(running.log))
+                say(f"\n===== output of stack {number} ({running.stack.config.step}) =====")
+                say("\n".join(running.log))
         self.scratch.cleanup()
 
 
@@ -197,7 +197,12 @@ def module_lab(
 ) -> Iterator[Callable[..., RunningStack]]:
     """Like `lab`, for stacks that a module's tests share; stopped after the module."""
     stacks = LabStacks(dapr_runtime)
+    # The module ends in some test's teardown, whose output pytest drops when that test passed.
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     try:
         yield stacks.start
     finally:
-        stacks.close(request.node.stash.get(_failed_key, False))
+        stacks.close(
+            request.node.stash.get(_failed_key, False),
+            reporter.write_line if reporter is not None else print,
+        )

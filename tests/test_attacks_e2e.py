@@ -69,6 +69,11 @@ FUZZ_EXAMPLES = 20
 # Fewer than this many generated cases for a route would mean the fuzzer barely reached it.
 FUZZ_MIN_CASES = 10
 BURST_TIMEOUT_SECONDS = 120
+APP_ENV = {
+    "HISTORY_MAX_PAIRS": str(HISTORY_MAX_PAIRS),
+    # A slow machine may queue a burst's last messages long: under daprd's 60 s actor timeout.
+    "ACTOR_CALL_TIMEOUT_SECONDS": "55",
+}
 # The app is killed once it has recorded this share of the burst.
 KILL_AFTER_RECORDED = BURST_CONVERSATIONS * BURST_MESSAGES // 3
 TOKEN_HEADER = "dapr-api-token"
@@ -86,7 +91,7 @@ BODY_FIELDS = {"body", "role", "content"}
 @pytest.fixture(scope="module", params=steps())
 def running(request: pytest.FixtureRequest, module_lab: Callable[..., RunningStack]):
     """The step's stack; stopped before the next step's starts (two would share two cores)."""
-    stack = module_lab(request.param, app_env={"HISTORY_MAX_PAIRS": str(HISTORY_MAX_PAIRS)})
+    stack = module_lab(request.param, app_env=APP_ENV)
     yield stack
     stack.stop()
 
@@ -489,6 +494,7 @@ class Burst:
     name: str
     answered: dict[str, dict[str, str]] = field(default_factory=dict)  # actor: content -> reply
     failed: Counter[str] = field(default_factory=Counter)  # why a message got no 200
+    errors: list[str] = field(default_factory=list)  # the bodies of the error answers
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -522,6 +528,7 @@ class Burst:
                         replies[content] = resp.json()["reply"]["content"]
                     else:
                         self.failed[f"HTTP {resp.status_code}"] += 1
+                        self.errors.append(resp.text)
 
             await asyncio.gather(
                 *(
@@ -532,8 +539,9 @@ class Burst:
                 )
             )
 
-    def check_histories(self, running: RunningStack) -> None:
-        """Each answered message once, followed by its own reply; whole pairs only."""
+    def check_histories(self, running: RunningStack, all_kept: bool = False) -> None:
+        """Each answered message once, followed by its own reply; whole pairs only. `all_kept`:
+        every message sent, answered or not (a 504 still records it), is there once."""
         for actor_id in self.actor_ids:
             resp = running.app.get(f"/chat/{actor_id}/history")
             assert resp.status_code == 200, resp.text
@@ -546,6 +554,8 @@ class Burst:
             assert max(seen.values(), default=1) == 1, f"{actor_id}: a message kept twice"
             answered = self.answered.get(actor_id, {})
             assert set(answered) <= set(seen), f"{actor_id} lost {set(answered) - set(seen)}"
+            if all_kept:
+                assert sorted(seen) == sorted(self.contents(actor_id)), f"{actor_id} lost some"
             for user, assistant in pairs:
                 expected = answered.get(user["content"])
                 if expected is not None:
@@ -560,9 +570,15 @@ def test_concurrent_bursts_keep_every_message_once(
     burst = Burst("burst")
     asyncio.run(burst.send(running.stack.app_url))
     total = BURST_CONVERSATIONS * BURST_MESSAGES
-    say(request, f"burst {step_of(running)}: {burst.answered_count}/{total} answered 200")
-    assert burst.answered_count == total, burst.failed
-    burst.check_histories(running)
+    say(
+        request,
+        f"burst {step_of(running)}: {burst.answered_count}/{total} answered 200, "
+        f"the rest: {dict(burst.failed)}",
+    )
+    # A slow machine may time a queued message out (504: recorded all the same), nothing else.
+    assert set(burst.failed) <= {"HTTP 504"}, burst.errors
+    assert burst.answered_count > total // 2, burst.failed
+    burst.check_histories(running, all_kept=True)
 
 
 def test_the_app_killed_mid_burst_loses_no_answered_message(
