@@ -129,6 +129,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 _failed_key = pytest.StashKey[bool]()
+_measured_key = pytest.StashKey[list[str]]()
+
+
+def report_measured(config: pytest.Config, line: str) -> None:
+    """A number a test measured (a count, a time), printed in the summary after the run."""
+    config.stash.setdefault(_measured_key, []).append(line)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    measured = config.stash.get(_measured_key, [])
+    if measured:
+        terminalreporter.section("measured")
+        for line in measured:
+            terminalreporter.write_line(line)
 
 
 class LabStacks:

@@ -32,7 +32,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 
-from daprlab.harness import RunningStack
+from daprlab.harness import RunningStack, report_measured
 from daprlab.paths import steps
 from daprlab.stack import APP_API_TOKEN_ENV
 from daprlab.wait import wait_for
@@ -105,10 +105,8 @@ def token_of(running: RunningStack) -> str:
 
 
 def say(request: pytest.FixtureRequest, line: str) -> None:
-    """One line in pytest's terminal output, captured or not (the numbers a run measured)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    """A number this run measured, in pytest's summary ("measured") after the run."""
+    report_measured(request.config, line)
 
 
 # ---- 1. the public API, fuzzed from its own OpenAPI schema -----------------------------------
