@@ -457,6 +457,10 @@ async def register_when_sidecar_is_up() -> None:
 APP_API_TOKEN = os.environ.get("APP_API_TOKEN", "")
 APP_TOKEN_HEADER = "dapr-api-token"
 SDK_ROUTES_TAG = "Actor"  # DaprActor's tag on the routes it adds for daprd (and /healthz)
+# ChatMessage.not_blank() as a schema pattern: a character that str.strip() would keep. Listed
+# as \uXXXX: a regex's \s differs between Python and JSON Schema (\x1f, \ufeff).
+SPACES = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+NOT_BLANK_PATTERN = f"[^{SPACES}]"
 
 
 def accepted_message(message: object) -> dict[str, str]:
@@ -514,8 +518,8 @@ def lab_openapi() -> dict[str, Any]:
             for path, operations in schema["paths"].items()
             if not any(SDK_ROUTES_TAG in op.get("tags", []) for op in operations.values())
         }
-        # ChatMessage.not_blank() as a schema says it: at least one character that is no space.
-        schema["components"]["schemas"]["ChatMessage"]["properties"]["content"]["pattern"] = r"\S"
+        content = schema["components"]["schemas"]["ChatMessage"]["properties"]["content"]
+        content["pattern"] = NOT_BLANK_PATTERN
     return app.openapi_schema
 
 
