@@ -155,6 +155,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
         say(f"       logs       {stack.log_dir}/ (every line of every process, one file each)")
+        say(f"       app token  {stack.app_api_token_file} (new each run: the header daprd sends)")
         say("press Ctrl-C to stop everything")
         dead: ManagedProcess = wait_for(
             stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS
