@@ -22,8 +22,7 @@ from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorRuntime,
 from dapr.actor.client.proxy import ActorFactoryBase
 from dapr.actor.runtime.config import ActorRuntimeConfig
 from dapr.actor.runtime.context import ActorRuntimeContext
-from dapr.clients import DaprActorClientBase, DaprActorHttpClient
-from dapr.clients.exceptions import DaprInternalError
+from dapr.clients import DaprActorClientBase, DaprActorHttpClient, DaprInternalError
 from dapr.clients.http.client import DaprHttpClient
 from dapr.clients.http.conf import CONTENT_TYPE_HEADER, DAPR_API_TOKEN_HEADER
 from dapr.conf import settings
