@@ -453,7 +453,9 @@ sidecar_session: dict[str, aiohttp.ClientSession] = {}
 async def sidecar_connections() -> AsyncIterator[None]:
     """The shared session, open while the app runs. A connection daprd closed (a sidecar
     restart) leaves the pool by itself; the next call opens a new one."""
-    sidecar_session["current"] = aiohttp.ClientSession()
+    # No cap on connections: a call into an actor holds one while the actor's own state calls
+    # need more, so a capped pool (aiohttp's default is 100) deadlocks under a burst.
+    sidecar_session["current"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     try:
         yield
     finally:

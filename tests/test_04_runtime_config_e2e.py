@@ -68,7 +68,9 @@ def test_dapr_config_carries_the_configured_values(lab) -> None:
             "QUICK_IDLE_TIMEOUT_SECONDS": "2",
         },
     )
-    config = running.app.get("/dapr/config").json()
+    # Only the sidecar may ask (the app API token); the test shows what daprd is told.
+    token = {"dapr-api-token": running.stack.config.app_api_token}
+    config = running.app.get("/dapr/config", headers=token).json()
     assert sorted(config.pop("entities")) == ["ChatAgent", "QuickChatAgent"]
     assert config == {
         "actorIdleTimeout": "0h0m7s0ms0μs",
