@@ -21,11 +21,24 @@ from pathlib import Path
 import httpx
 import pytest
 
+from daprlab import netcheck
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
 from daprlab.stack import ControlPorts, InstancePorts, LineSink, Stack, StackConfig
 from daprlab.wait import wait_for
 
 logger = logging.getLogger(__name__)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker takes its own slice of the free-port range: two workers
+    starting stacks at once never pick the same port before either has bound it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and count > 1:
+        low, high = netcheck.FREE_PORT_RANGE
+        width = (high - low) // count
+        start = low + int(worker[2:]) * width
+        netcheck.FREE_PORT_RANGE = (start, start + width - 1)
 
 HTTP_TIMEOUT_SECONDS = 90
 # Set by CI services (and by .ci/run): a missing runtime fails instead of skipping.
