@@ -1,6 +1,8 @@
 """`daprlab`: provision the Dapr runtime and run one step of the lab locally.
 
 daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app, with logs
+daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
+daprlab where alice            # which replica hosts an actor (with `up --replicas N`)
 daprlab runtime                # find or build the pinned daprd/placement/scheduler
 daprlab steps                  # list the steps
 daprlab pins                   # print the pinned versions
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import paths
+from daprlab import control, paths
 from daprlab.runtime import RuntimeMissing, ensure_runtime
 from daprlab.stack import (
     ControlPorts,
@@ -28,13 +30,12 @@ from daprlab.stack import (
     StackError,
 )
 from daprlab.versions import pins
-from daprlab.wait import wait_for
 
 NAME_WIDTH = 10
-# How long `up` waits between checks that every process is still alive.
-WATCH_INTERVAL_SECONDS = 0.2
 EXIT_INTERRUPTED = 130
 EXIT_USAGE = 2
+# Each replica is a daprd and a Python app: more than this does not fit a laptop's demo.
+MAX_REPLICAS = 5
 # Each stops the runner the same way: Ctrl-C, `kill`, or the terminal going away.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -100,6 +101,12 @@ def _ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def replica_count(raw: str) -> int:
+    if not raw.isdecimal() or not 1 <= int(raw) <= MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_REPLICAS}, got {raw!r}")
+    return int(raw)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     paths.step_dir(args.step)  # fails early with the list of valid steps
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
@@ -108,21 +115,30 @@ def cmd_up(args: argparse.Namespace) -> int:
         step=args.step,
         state_dir=args.state_dir,
         control_ports=ControlPorts.free() if args.free_ports else ControlPorts.fixed(),
-        instance_ports=[InstancePorts.free() if args.free_ports else InstancePorts.fixed()],
+        instance_ports=[
+            InstancePorts.free() if args.free_ports else InstancePorts.fixed(index)
+            for index in range(args.replicas)
+        ],
         reuse_redis=not args.free_ports,
+        resiliency=not args.no_resiliency,
     )
     stack = Stack(config, runtime, print_line)
+    runner = control.Runner(stack, say)
     try:
+        runner.claim()  # refuses a second runner; stops an earlier run's leftovers
         say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
+        if args.no_resiliency:
+            say("without components/resiliency.yaml: no retries on the state store")
         stack.start()
-        say(f"ready: API docs   {stack.app_url}/docs")
-        say(f"       sidecar    {stack.dapr_url}/v1.0/metadata")
+        runner.write()
+        for inst in stack.instances:
+            which = f"replica-{inst.index + 1} " if args.replicas > 1 else ""
+            say(f"ready: {which}API docs   {inst.app_url}/docs")
+            say(f"       {which}sidecar    {inst.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
-        say("press Ctrl-C to stop everything")
-        dead: ManagedProcess = wait_for(
-            stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS
-        )
+        say("press Ctrl-C to stop everything (`daprlab fault` and `where` work meanwhile)")
+        dead: ManagedProcess = runner.watch()
         say(f"{dead.name} {dead.exit_reason()}; stopping the rest. Its last lines:")
         for line in list(dead.lines)[-10:]:
             print_line(dead.name, line)
@@ -135,7 +151,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     finally:
         _ignore_stop_signals()
-        stack.stop()
+        runner.stop_stack()
+        runner.release()
         say("stopped")
 
 
@@ -152,10 +169,22 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--state-dir",
         type=Path,
-        default=paths.LOCAL_STATE_DIR,
+        default=control.default_state_dir(),
         help="where Redis and the scheduler keep their data (default: .lab/ in the repo)",
     )
+    up.add_argument(
+        "--replicas",
+        type=replica_count,
+        default=1,
+        help=f"app + daprd pairs behind one placement (1 to {MAX_REPLICAS})",
+    )
+    up.add_argument(
+        "--no-resiliency",
+        action="store_true",
+        help="run daprd without components/resiliency.yaml (no state-store retries)",
+    )
     up.set_defaults(func=cmd_up)
+    control.add_commands(sub)
     sub.add_parser("runtime", help="find or build the pinned Dapr runtime").set_defaults(
         func=cmd_runtime
     )

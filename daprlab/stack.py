@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daprlab import netcheck
-from daprlab.paths import COMPONENTS_DIR, step_dir
+from daprlab import lifeline, netcheck
+from daprlab.paths import step_dir
+from daprlab.resources import resources_dir
 from daprlab.runtime import Runtime
 from daprlab.wait import DeadlineExceeded, wait_for
 
@@ -80,8 +81,10 @@ class InstancePorts:
     dapr_internal: int
 
     @classmethod
-    def fixed(cls) -> InstancePorts:
-        return cls(8000, 3500, 50001, 50002)
+    def fixed(cls, index: int = 0) -> InstancePorts:
+        """Replica `index`'s ports: 8000, 3500, 50001, 50002 for the first, then +1 (app and
+        HTTP) and +10 (gRPC, clear of placement's 50005 and the scheduler's 50006) per replica."""
+        return cls(8000 + index, 3500 + index, 50001 + 10 * index, 50002 + 10 * index)
 
     @classmethod
     def free(cls) -> InstancePorts:
@@ -124,6 +127,7 @@ class ManagedProcess:
                 text=True,
                 errors="replace",
                 start_new_session=True,
+                preexec_fn=lifeline.die_with_parent(),
             )
         except OSError as err:
             raise StackError(
@@ -233,6 +237,8 @@ class StackConfig:
     # daprd's NAMESPACE for each instance, in order; missing or empty: Dapr's "default".
     namespaces: list[str] = field(default_factory=list)
     log_level: str = "info"
+    # False: daprd runs without components/resiliency.yaml (no state-store retries).
+    resiliency: bool = True
 
 
 class Stack:
@@ -248,6 +254,8 @@ class Stack:
         self.instances = [
             Instance(i, p, dict(config.app_env)) for i, p in enumerate(config.instance_ports)
         ]
+        # Called with each process just started (the runner records its pid).
+        self.on_spawn: Callable[[ManagedProcess], None] = lambda _proc: None
 
     # ---- what tests and the runner look at -------------------------------------------------
     @property
@@ -299,6 +307,7 @@ class Stack:
         proc.start()
         assert proc.pid is not None
         self.started.append((name, proc.pid))
+        self.on_spawn(proc)
         self.sink("daprlab", f"started {name} (pid {proc.pid})")
         return proc
 
@@ -315,8 +324,13 @@ class Stack:
         try:
             wait_for(ready, timeout, what)
         except DeadlineExceeded as err:
+            tails = "".join(
+                f"\n{proc.name}'s last lines:\n" + "\n".join(list(proc.lines)[-10:])
+                for proc in procs
+            )
+            names = " and ".join(proc.name for proc in procs)
             raise StackError(
-                f"{err}; is something else slowing it down? see the logs above"
+                f"{names} not ready: {err}; is something else slowing it down?{tails}"
             ) from err
 
     def _require_free(self, name: str, ports: dict[str, int]) -> None:
@@ -379,6 +393,8 @@ class Stack:
             "--healthz-port", str(ports.placement_health),
             "--initial-cluster", f"dapr-placement-0={LOOPBACK}:{ports.placement_raft}",
             "--enable-metrics=false",
+            # GET /placement/state on the healthz port: the hosts `daprlab where` hashes over.
+            "--metadata-enabled",
             "--log-level", self.config.log_level,
         ]  # fmt: skip
         url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
@@ -429,7 +445,7 @@ class Stack:
             "--dapr-listen-addresses", LOOPBACK,
             "--placement-host-address", f"{LOOPBACK}:{control.placement}",
             "--scheduler-host-address", f"{LOOPBACK}:{control.scheduler}",
-            "--resources-path", str(COMPONENTS_DIR),
+            "--resources-path", str(resources_dir(self.config.state_dir, self.config.resiliency)),
             "--enable-metrics=false",
             "--log-level", self.config.log_level,
         ]  # fmt: skip
