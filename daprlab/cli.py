@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import control, paths
+from daprlab import control, netcheck, paths
 from daprlab.runtime import RuntimeMissing, ensure_runtime
 from daprlab.stack import (
     ControlPorts,
@@ -109,18 +109,29 @@ def replica_count(raw: str) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     paths.step_dir(args.step)  # fails early with the list of valid steps
+    if args.namespaces:
+        if args.replicas not in (1, len(args.namespaces)):
+            raise ValueError("--namespaces starts one replica per namespace: leave out --replicas")
+        args.replicas = len(args.namespaces)
+    elif args.store_per_namespace:
+        raise ValueError("--store-per-namespace needs --namespaces")
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
     runtime = ensure_runtime(say=say)
+    control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
+    if args.own_redis:  # `daprlab fault` can pause or stop only a Redis the runner started
+        control_ports.redis = netcheck.free_port()
     config = StackConfig(
         step=args.step,
         state_dir=args.state_dir,
-        control_ports=ControlPorts.free() if args.free_ports else ControlPorts.fixed(),
+        control_ports=control_ports,
         instance_ports=[
             InstancePorts.free() if args.free_ports else InstancePorts.fixed(index)
             for index in range(args.replicas)
         ],
-        reuse_redis=not args.free_ports,
+        reuse_redis=not (args.free_ports or args.own_redis),
         resiliency=not args.no_resiliency,
+        namespaces=args.namespaces,
+        store_per_namespace=args.store_per_namespace,
     )
     stack = Stack(config, runtime, print_line)
     runner = control.Runner(stack, say)
@@ -133,6 +144,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         runner.write()
         for inst in stack.instances:
             which = f"replica-{inst.index + 1} " if args.replicas > 1 else ""
+            if args.namespaces:
+                which += f"(namespace {args.namespaces[inst.index]}) "
             say(f"ready: {which}API docs   {inst.app_url}/docs")
             say(f"       {which}sidecar    {inst.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
@@ -179,9 +192,26 @@ def main(argv: list[str] | None = None) -> int:
         help=f"app + daprd pairs behind one placement (1 to {MAX_REPLICAS})",
     )
     up.add_argument(
+        "--own-redis",
+        action="store_true",
+        help="start a Redis of the runner's own on a free port, even if one runs on 6379",
+    )
+    up.add_argument(
         "--no-resiliency",
         action="store_true",
         help="run daprd without components/resiliency.yaml (no state-store retries)",
+    )
+    up.add_argument(
+        "--namespaces",
+        type=lambda raw: raw.split(","),
+        default=[],
+        metavar="NS1,NS2",
+        help="one replica per namespace, all on the one placement and Redis",
+    )
+    up.add_argument(
+        "--store-per-namespace",
+        action="store_true",
+        help="give each namespace's state store a Redis database of its own (1, 2, ...)",
     )
     up.set_defaults(func=cmd_up)
     control.add_commands(sub)

@@ -377,11 +377,28 @@ class Runner:
         if hosted_by is not None and hosted_by not in replicas.values():
             valid = ", ".join(replicas.values())
             raise ControlError(f"no replica named {hosted_by!r}; valid: {valid}")
-        ring = Ring.of(self._hosts(actor_type))
-        hosts = {actor_id: ring.host(actor_id) for actor_id in ids}
-        placed = {actor_id: replicas.get(host, host) for actor_id, host in hosts.items()}
+        rings = {ns: Ring.of(hosts) for ns, hosts in self._hosts(actor_type).items()}
+        # One placement table per namespace: an id has a host in each.
+        placed_in = {
+            ns: {actor_id: replicas[ring.host(actor_id)] for actor_id in ids}
+            for ns, ring in rings.items()
+        }
         if hosted_by is not None:
-            return "\n".join(actor_id for actor_id, where in placed.items() if where == hosted_by)
+            return "\n".join(
+                actor_id
+                for placed in placed_in.values()
+                for actor_id, where in placed.items()
+                if where == hosted_by
+            )
+        answers = [self._summary(ids, actor_type, placed) for placed in placed_in.values()]
+        if len(answers) == 1:
+            return answers[0]
+        return "; ".join(
+            f"{answer} (namespace {ns})" for ns, answer in zip(placed_in, answers, strict=True)
+        )
+
+    @staticmethod
+    def _summary(ids: list[str], actor_type: str, placed: dict[str, str]) -> str:
         if len(ids) == 1:
             return f"{actor_type} {ids[0]} is on {placed[ids[0]]}"
         counts = [
@@ -391,20 +408,22 @@ class Runner:
         ]
         return f"{len(ids)} {actor_type} actors: {', '.join(counts)}"
 
-    def _hosts(self, actor_type: str) -> list[str]:
-        """The hosts of `actor_type` in placement's table: what it sends every sidecar."""
-        url = (
-            f"http://{LOOPBACK}:{self.stack.config.control_ports.placement_health}/placement/state"
-        )
+    def _hosts(self, actor_type: str) -> dict[str, list[str]]:
+        """The hosts of `actor_type` in placement's tables, by namespace: what it sends the
+        sidecars of each namespace."""
+        ports = self.stack.config.control_ports
+        url = f"http://{LOOPBACK}:{ports.placement_health}/placement/state"
         try:
             state = httpx.get(url, timeout=PLACEMENT_STATE_TIMEOUT_SECONDS).json()
         except (httpx.HTTPError, ValueError) as err:
             raise ControlError(f"placement does not answer at {url} ({err}): is it up?") from err
-        hosts = state.get("hostList", [])
-        hosts = [host["name"] for host in hosts if actor_type in host.get("actorTypes", [])]
-        if not hosts:
+        tables: dict[str, list[str]] = {}
+        for host in state.get("hostList", []):
+            if actor_type in host.get("actorTypes", []):
+                tables.setdefault(host.get("namespace", ""), []).append(host["name"])
+        if not tables:
             raise ControlError(f"no replica hosts {actor_type} now (placement's table is empty)")
-        return hosts
+        return dict(sorted(tables.items()))
 
 
 def check_pause(seconds: float | None) -> float:

@@ -239,6 +239,8 @@ class StackConfig:
     log_level: str = "info"
     # False: daprd runs without components/resiliency.yaml (no state-store retries).
     resiliency: bool = True
+    # True: the state store of instance i (of namespace i) is Redis database i + 1.
+    store_per_namespace: bool = False
 
 
 class Stack:
@@ -433,6 +435,8 @@ class Stack:
 
     def daprd_argv(self, inst: Instance) -> list[str]:
         ports, control = inst.ports, self.config.control_ports
+        redis_db = inst.index + 1 if self.config.store_per_namespace else None
+        resources = resources_dir(self.config.state_dir, self.config.resiliency, redis_db)
         return [
             self.runtime.path("daprd"),
             "--app-id", APP_ID,
@@ -445,7 +449,7 @@ class Stack:
             "--dapr-listen-addresses", LOOPBACK,
             "--placement-host-address", f"{LOOPBACK}:{control.placement}",
             "--scheduler-host-address", f"{LOOPBACK}:{control.scheduler}",
-            "--resources-path", str(resources_dir(self.config.state_dir, self.config.resiliency)),
+            "--resources-path", str(resources),
             "--enable-metrics=false",
             "--log-level", self.config.log_level,
         ]  # fmt: skip
