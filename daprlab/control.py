@@ -303,7 +303,8 @@ class Runner:
     def _running(self, name: str) -> ManagedProcess:
         proc = self._process(name)
         if proc is None or not proc.alive:
-            raise ControlError(f"{name} is not running: `daprlab fault start {name}` starts it")
+            fix = f"`uv run daprlab fault start {name}` starts it"
+            raise ControlError(f"{name} is not running: {fix}")
         return proc
 
     # -- faults --
@@ -329,7 +330,7 @@ class Runner:
             for proc in procs:
                 wait_for(lambda proc=proc: not proc.alive, 10, f"{proc.name} to die")
             how = "killed (SIGKILL)"
-        return f"{how} {' and '.join(targets)}; `daprlab fault start {name}` starts it again"
+        return f"{how} {' and '.join(targets)}; `uv run daprlab fault start {name}` starts it again"
 
     def _pause(self, name: str, targets: list[str], seconds: float) -> str:
         procs = [self._running(target) for target in targets]

@@ -111,8 +111,9 @@ class Command:
     command: str
     expected: str | None = None
     later: list[str] = field(default_factory=list)
-    # The outputs are ```text varies blocks: their numbers are compared as placeholders.
-    varies: bool = False
+    # Which outputs are ```text varies blocks, their numbers compared as placeholders.
+    expected_varies: bool = False
+    later_varies: list[bool] = field(default_factory=list)
 
 
 @dataclass
@@ -210,11 +211,12 @@ def walkthrough(text: str, level: int = 2) -> list[Start | Command]:
                 last = steps[-1] if steps else None
                 if not isinstance(last, Command):
                     raise ValueError(f"an output with no command before it: {output}")
-                last.varies = last.varies or block.info == VARIES
+                varies = block.info == VARIES
                 if right_after and last.expected is None and not last.later:
-                    last.expected = output
+                    last.expected, last.expected_varies = output, varies
                 else:
                     last.later.append(output)
+                    last.later_varies.append(varies)
     return steps
 
 
