@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import queue
+import re
 import secrets
 import signal
 import socket
@@ -41,8 +42,8 @@ from daprlab.leftovers import (
     write_record,
 )
 from daprlab.netcheck import LOOPBACK
-from daprlab.stack import Instance, ManagedProcess, Stack, StackError
-from daprlab.wait import wait_for
+from daprlab.stack import PLACEMENT_TABLE_LOG, Instance, ManagedProcess, Stack, StackError
+from daprlab.wait import DeadlineExceeded, wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ ACTOR_TYPE = "ChatAgent"
 # Dapr's placement hashes each host onto its ring this many times (its --replicationFactor).
 PLACEMENT_REPLICATION_FACTOR = 100
 STATE_DIR_ENV = "DAPRLAB_STATE_DIR"
+# daprd logs this once a placement table is in use (dapr/dapr pkg/actors/placement).
+APPLIED_TABLE = re.compile(rf"{PLACEMENT_TABLE_LOG}, version: (\d+)")
+SIDECAR_TABLE_TIMEOUT_SECONDS = 10
 PLACEMENT_STATE_TIMEOUT_SECONDS = 5
 EXIT_FAILED = 1
 
@@ -378,7 +382,9 @@ class Runner:
         if hosted_by is not None and hosted_by not in replicas.values():
             valid = ", ".join(replicas.values())
             raise ControlError(f"no replica named {hosted_by!r}; valid: {valid}")
-        rings = {ns: Ring.of(hosts) for ns, hosts in self._hosts(actor_type).items()}
+        version, tables = self._tables(actor_type)
+        self._wait_for_sidecars(version)
+        rings = {ns: Ring.of(hosts) for ns, hosts in tables.items()}
         # One placement table per namespace: an id has a host in each.
         placed_in = {
             ns: {actor_id: replicas[ring.host(actor_id)] for actor_id in ids}
@@ -409,9 +415,27 @@ class Runner:
         ]
         return f"{len(ids)} {actor_type} actors: {', '.join(counts)}"
 
-    def _hosts(self, actor_type: str) -> dict[str, list[str]]:
-        """The hosts of `actor_type` in placement's tables, by namespace: what it sends the
-        sidecars of each namespace."""
+    def _wait_for_sidecars(self, version: int) -> None:
+        """Wait until every running sidecar says it applied placement's table `version` (or a
+        newer one): then the answer is the sidecars' own view, not only placement's."""
+        sidecars = [inst.daprd for inst in self.stack.instances if inst.daprd and inst.daprd.alive]
+
+        def behind() -> list[str]:
+            return [
+                f"{d.name} has {applied_table(d)}" for d in sidecars if applied_table(d) < version
+            ]
+
+        try:
+            wait_for(lambda: not behind(), SIDECAR_TABLE_TIMEOUT_SECONDS, "the sidecars' tables")
+        except DeadlineExceeded:
+            raise ControlError(
+                f"the sidecars have not all applied placement's table version {version} "
+                f"within {SIDECAR_TABLE_TIMEOUT_SECONDS} s ({', '.join(behind())}): ask again"
+            ) from None
+
+    def _tables(self, actor_type: str) -> tuple[int, dict[str, list[str]]]:
+        """Placement's table version, and the hosts of `actor_type` in its tables by namespace:
+        what it sends the sidecars of each namespace."""
         ports = self.stack.config.control_ports
         url = f"http://{LOOPBACK}:{ports.placement_health}/placement/state"
         try:
@@ -424,7 +448,15 @@ class Runner:
                 tables.setdefault(host.get("namespace", ""), []).append(host["name"])
         if not tables:
             raise ControlError(f"no replica hosts {actor_type} now (placement's table is empty)")
-        return dict(sorted(tables.items()))
+        return int(state.get("tableVersion", 0)), dict(sorted(tables.items()))
+
+
+def applied_table(daprd: ManagedProcess) -> int:
+    """The placement table version a sidecar last logged as applied (0: none yet)."""
+    for line in reversed(list(daprd.lines)):
+        if match := APPLIED_TABLE.search(line):
+            return int(match.group(1))
+    return 0
 
 
 def check_pause(seconds: float | None) -> float:
