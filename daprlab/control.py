@@ -63,6 +63,11 @@ STATE_DIR_ENV = "DAPRLAB_STATE_DIR"
 # daprd logs this once a placement table is in use (dapr/dapr pkg/actors/placement).
 APPLIED_TABLE = re.compile(rf"{PLACEMENT_TABLE_LOG}, version: (\d+)")
 SIDECAR_TABLE_TIMEOUT_SECONDS = 10
+# placement logs this when each sidecar of a namespace has its table (dapr/dapr pkg/placement).
+DISSEMINATED = re.compile(
+    r"Completed dissemination for namespace (\S*?)\. .*streams: (\d+).*table generation: (\d+)"
+)
+DEFAULT_NAMESPACE = "default"
 PLACEMENT_STATE_TIMEOUT_SECONDS = 5
 EXIT_FAILED = 1
 
@@ -382,8 +387,8 @@ class Runner:
         if hosted_by is not None and hosted_by not in replicas.values():
             valid = ", ".join(replicas.values())
             raise ControlError(f"no replica named {hosted_by!r}; valid: {valid}")
-        version, tables = self._tables(actor_type)
-        self._wait_for_sidecars(version)
+        tables = self._tables(actor_type)
+        self._wait_for_sidecars(tables)
         rings = {ns: Ring.of(hosts) for ns, hosts in tables.items()}
         # One placement table per namespace: an id has a host in each.
         placed_in = {
@@ -415,27 +420,51 @@ class Runner:
         ]
         return f"{len(ids)} {actor_type} actors: {', '.join(counts)}"
 
-    def _wait_for_sidecars(self, version: int) -> None:
-        """Wait until every running sidecar says it applied placement's table `version` (or a
-        newer one): then the answer is the sidecars' own view, not only placement's."""
-        sidecars = [inst.daprd for inst in self.stack.instances if inst.daprd and inst.daprd.alive]
+    def _wait_for_sidecars(self, tables: dict[str, list[str]]) -> None:
+        """Wait until placement has sent each namespace's table with its current hosts, and
+        every running sidecar of the namespace says it applied it: then the answer is the
+        sidecars' own view, not only placement's."""
+        placement = self.stack.control.get("placement")
 
         def behind() -> list[str]:
-            return [
-                f"{d.name} has {applied_table(d)}" for d in sidecars if applied_table(d) < version
-            ]
+            sent: dict[str, tuple[int, int]] = {}  # namespace: (streams, table generation)
+            for line in list(placement.lines) if placement else []:
+                if found := DISSEMINATED.search(line):
+                    sent[namespace_name(found[1])] = (int(found[2]), int(found[3]))
+            late = []
+            for namespace, hosts in tables.items():
+                streams, generation = sent.get(namespace_name(namespace), (0, 0))
+                if streams != len(hosts):
+                    late.append(f"placement has yet to send namespace {namespace}'s table")
+                    continue
+                for daprd in self._sidecars(namespace_name(namespace)):
+                    if (applied := applied_table(daprd)) < generation:
+                        late.append(f"{daprd.name} has table {applied} of {generation}")
+            return late
 
         try:
             wait_for(lambda: not behind(), SIDECAR_TABLE_TIMEOUT_SECONDS, "the sidecars' tables")
         except DeadlineExceeded:
             raise ControlError(
-                f"the sidecars have not all applied placement's table version {version} "
-                f"within {SIDECAR_TABLE_TIMEOUT_SECONDS} s ({', '.join(behind())}): ask again"
+                f"the sidecars have not all applied placement's current table within "
+                f"{SIDECAR_TABLE_TIMEOUT_SECONDS} s ({', '.join(behind())}): ask again"
             ) from None
 
-    def _tables(self, actor_type: str) -> tuple[int, dict[str, list[str]]]:
-        """Placement's table version, and the hosts of `actor_type` in its tables by namespace:
-        what it sends the sidecars of each namespace."""
+    def _sidecars(self, namespace: str) -> list[ManagedProcess]:
+        """The running sidecars of one namespace."""
+        namespaces = self.stack.config.namespaces
+        return [
+            inst.daprd
+            for inst in self.stack.instances
+            if inst.daprd is not None
+            and inst.daprd.alive
+            and namespace_name(namespaces[inst.index] if inst.index < len(namespaces) else "")
+            == namespace
+        ]
+
+    def _tables(self, actor_type: str) -> dict[str, list[str]]:
+        """The hosts of `actor_type` in placement's tables, by namespace: what it sends the
+        sidecars of each namespace."""
         ports = self.stack.config.control_ports
         url = f"http://{LOOPBACK}:{ports.placement_health}/placement/state"
         try:
@@ -448,7 +477,12 @@ class Runner:
                 tables.setdefault(host.get("namespace", ""), []).append(host["name"])
         if not tables:
             raise ControlError(f"no replica hosts {actor_type} now (placement's table is empty)")
-        return int(state.get("tableVersion", 0)), dict(sorted(tables.items()))
+        return dict(sorted(tables.items()))
+
+
+def namespace_name(namespace: str) -> str:
+    """A sidecar without NAMESPACE is in Dapr's "default" namespace."""
+    return namespace or DEFAULT_NAMESPACE
 
 
 def applied_table(daprd: ManagedProcess) -> int:
