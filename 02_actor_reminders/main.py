@@ -11,8 +11,8 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -38,35 +38,20 @@ from pydantic import BaseModel, Field, field_validator
 # A step's own imports sit in its marked block below, apart from the sorted base imports.
 # isort: split
 # >>> feature: 02_actor_reminders
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from dapr.actor import Remindable
 
 # <<< feature
 
-# ---- constants --------------------------------------------------------------------------------
-logging.basicConfig(
-    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
-)
-logger = logging.getLogger("chat_agent")
 
-
+# ---- settings ---------------------------------------------------------------------------------
 def env_int(name: str, default: int, minimum: int = 1) -> int:
     """A whole number from the environment; a bad value stops the app with a one-line reason."""
     raw = os.environ.get(name, str(default))
     if not raw.strip().isdecimal() or int(raw) < minimum:
         raise SystemExit(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
     return int(raw)
-
-
-def env_flag(name: str, default: bool) -> bool:
-    """A "true"/"false" switch from the environment; anything else stops the app with the reason."""
-    raw = os.environ.get(name, str(default)).strip().lower()
-    if raw not in ("true", "false"):
-        raise SystemExit(f"{name} must be true or false, got {raw!r}")
-    return raw == "true"
 
 
 ACTOR_TYPE = "ChatAgent"
@@ -79,10 +64,6 @@ ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ACTOR_IDLE_TIMEOUT = timedelta(seconds=env_int("ACTOR_IDLE_TIMEOUT_SECONDS", 3600))
 # How long an HTTP request waits for the actor before answering 504.
 ACTOR_CALL_TIMEOUT_SECONDS = env_int("ACTOR_CALL_TIMEOUT_SECONDS", 30)
-SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
-SIDECAR_CHECK_TIMEOUT_SECONDS = 1
-# daprd puts this in front of the body of an actor method that failed.
-ACTOR_ERROR_WRAPPING = "error from actor service: "
 
 # >>> feature: 02_actor_reminders
 REMINDER_NAME = "clear-history"
@@ -124,11 +105,6 @@ class History(BaseModel):
     messages: list[Message]
 
 
-ActorIdParam = Annotated[
-    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
-]
-
-
 # >>> feature: 02_actor_reminders
 class ExpiryStatus(BaseModel):
     armed: bool
@@ -139,71 +115,7 @@ class ExpiryStatus(BaseModel):
 # <<< feature
 
 
-class ExactJSONSerializer(DefaultJSONSerializer):
-    """Decodes JSON as plain JSON.
-
-    The SDK's default decoder turns text that looks like a duration ("5s") or a date into
-    timedelta/datetime objects (or fails on it); a chat must keep what the user wrote.
-    """
-
-    def deserialize(
-        self,
-        data: bytes,
-        data_type: type | None = object,
-        custom_hook: Callable[[Any], Any] | None = None,
-    ) -> Any:
-        obj = json.loads(data)
-        return custom_hook(obj) if callable(custom_hook) else obj
-
-
-SERIALIZER = ExactJSONSerializer()
-
-
-def compose_reply(content: str) -> str:
-    """The assistant's answer: a deterministic echo. Plug a model in here."""
-    return f"You said: {content}"
-
-
-def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
-    return messages[-2 * HISTORY_MAX_PAIRS :]
-
-
-def actor_error_details(err: DaprInternalError) -> tuple[str, str]:
-    """(errorCode, message) of a failed actor call, without daprd's wrapping around it."""
-    details = err.as_dict()
-    message, code = details["message"] or "", details["errorCode"]
-    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
-    if wrapped:
-        try:
-            inner = json.loads(body)
-            message, code = inner["message"], inner["errorCode"]
-        except (ValueError, KeyError, TypeError):
-            pass  # not an error our actors sent: keep daprd's message as it is
-    return code, message
-
-
-def state_store_error(err: DaprInternalError) -> DaprInternalError:
-    """The same failure without the raw response bytes the SDK cannot encode (it would answer a
-    bare "Internal Server Error"); still a DaprInternalError, so the SDK drops unsaved changes."""
-    code, message = actor_error_details(err)
-    return DaprInternalError(f"the actor state store failed: {message}", code)
-
-
-# >>> feature: 02_actor_reminders
-@contextmanager
-def state_store_errors() -> Iterator[None]:
-    """Report a failed state operation of the expiry as the base reports the history's."""
-    try:
-        yield
-    except DaprInternalError as err:
-        raise state_store_error(err) from err
-
-
-# <<< feature
-
-
-# ---- interface --------------------------------------------------------------------------------
+# ---- interface and actor ----------------------------------------------------------------------
 class ChatAgentInterface(ActorInterface):
     @actormethod(name="ProcessMessage")
     async def process_message(self, message: dict) -> dict: ...
@@ -221,7 +133,6 @@ class ChatAgentInterface(ActorInterface):
     # <<< feature
 
 
-# ---- actor ------------------------------------------------------------------------------------
 class ChatAgent(
     Actor,
     ChatAgentInterface,
@@ -241,36 +152,6 @@ class ChatAgent(
 
     async def _on_deactivate(self) -> None:
         logger.info("%s %s deactivated", self.actor_type, self.id.id)
-
-    async def _load_history(self) -> list[dict[str, str]]:
-        try:
-            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
-        except DaprInternalError as err:
-            raise state_store_error(err) from err
-        return list(history) if found else []
-
-    async def _save_history(self, history: list[dict[str, str]]) -> None:
-        await self._state_manager.set_state(HISTORY_KEY, history)
-        try:
-            await self._state_manager.save_state()
-        except DaprInternalError as err:
-            raise state_store_error(err) from err
-
-    async def process_message(self, message: dict) -> dict:
-        history = await self._load_history()
-        reply = {"role": "assistant", "content": compose_reply(message["content"])}
-        history = trim_history(
-            [*history, {"role": message["role"], "content": message["content"]}, reply]
-        )
-        await self._save_history(history)
-        logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
-        # >>> feature: 02_actor_reminders
-        await self._arm_expiry()
-        # <<< feature
-        return reply
-
-    async def get_conversation_history(self) -> list:
-        return await self._load_history()
 
     # >>> feature: 02_actor_reminders
     async def _arm_expiry(self) -> None:
@@ -321,14 +202,166 @@ class ChatAgent(
 
     # <<< feature
 
+    async def process_message(self, message: dict) -> dict:
+        history = await self.get_conversation_history()
+        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        history = trim_history(
+            [*history, {"role": message["role"], "content": message["content"]}, reply]
+        )
+        await self._state_manager.set_state(HISTORY_KEY, history)
+        with state_store_errors():
+            await self._state_manager.save_state()
+        logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
+        # >>> feature: 02_actor_reminders
+        await self._arm_expiry()
+        # <<< feature
+        return reply
+
+    async def get_conversation_history(self) -> list:
+        with state_store_errors():
+            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        return list(history) if found else []
+
 
 # ---- runtime config ---------------------------------------------------------------------------
-RUNTIME_CONFIG = ActorRuntimeConfig(actor_idle_timeout=ACTOR_IDLE_TIMEOUT)
+RUNTIME_CONFIG = ActorRuntimeConfig(
+    actor_idle_timeout=ACTOR_IDLE_TIMEOUT,
+)
 
 
-# ---- app and lifespan -------------------------------------------------------------------------
+# ---- app and routes ---------------------------------------------------------------------------
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
+    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
+    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
+    if await sidecar_ready():
+        await register_actors()
+        yield
+    else:
+        waiting = asyncio.create_task(register_when_sidecar_is_up())
+        yield
+        waiting.cancel()
+
+
+app = FastAPI(title="ChatAgent", lifespan=lifespan)
+dapr_actor = DaprActor(app)
+# The actor id in a route's path, checked before any actor is called.
+ActorIdParam = Annotated[
+    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
+]
+
+
+@app.post("/chat/{actor_id}", response_model=ChatReply)
+async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
+    agent = chat_agent_proxy(actor_id)
+    reply = await call_actor(agent, agent.ProcessMessage(message.model_dump()))
+    return ChatReply(actor_id=actor_id, reply=Message(**reply))
+
+
+@app.get("/chat/{actor_id}/history", response_model=History)
+async def history(actor_id: ActorIdParam) -> History:
+    agent = chat_agent_proxy(actor_id)
+    messages = await call_actor(agent, agent.GetConversationHistory())
+    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
+
+
+# >>> feature: 02_actor_reminders
+@app.get("/chat/{actor_id}/expiry", response_model=ExpiryStatus)
+async def expiry(actor_id: ActorIdParam) -> ExpiryStatus:
+    agent = chat_agent_proxy(actor_id)
+    return ExpiryStatus(**await call_actor(agent, agent.GetExpiry()))
+
+
+@app.delete("/chat/{actor_id}/expiry", response_model=ExpiryStatus)
+async def cancel_expiry(actor_id: ActorIdParam) -> ExpiryStatus:
+    agent = chat_agent_proxy(actor_id)
+    return ExpiryStatus(**await call_actor(agent, agent.CancelExpiry()))
+
+
+# <<< feature
+
+
+# ======= Not the lesson: below, the same plumbing in every step (a step's own lines marked) =======
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
+)
+logger = logging.getLogger("chat_agent")
+
+
+def compose_reply(content: str) -> str:
+    """The assistant's answer: a deterministic echo. Plug a model in here."""
+    return f"You said: {content}"
+
+
+def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
+    return messages[-2 * HISTORY_MAX_PAIRS :]
+
+
+# ---- errors: each way an actor call fails, as a clear HTTP error -------------------------------
 T = TypeVar("T")
-proxies: dict[str, ActorProxyFactory] = {}
+ACTOR_ERROR_WRAPPING = "error from actor service: "  # daprd's prefix to a failed method's body
+
+
+def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
+    """(errorCode, message) of a failed actor or state call, without daprd's wrapping around it."""
+    details = err.as_dict()
+    message, code = details["message"] or "", details["errorCode"]
+    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
+    if wrapped:
+        try:
+            inner = json.loads(body)
+            message, code = inner["message"], inner["errorCode"]
+        except (ValueError, KeyError, TypeError):
+            pass  # not an error our actors sent: keep daprd's message as it is
+    return code, message
+
+
+@contextmanager
+def state_store_errors() -> Iterator[None]:
+    """Raise a failed state operation anew: the SDK cannot encode the raw bytes `err` carries (it
+    would answer a bare "Internal Server Error"); still a DaprInternalError, so it drops changes."""
+    try:
+        yield
+    except DaprInternalError as err:
+        code, message = unwrap_actor_error(err)
+        raise DaprInternalError(f"the actor state store failed: {message}", code) from err
+
+
+async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
+    """Await one call on `agent` and turn each way it can fail into a clear HTTP error."""
+    who = f"{agent.actor_type} {agent.actor_id}"
+    try:
+        return await call
+    except aiohttp.ClientConnectionError as err:
+        raise HTTPException(
+            503,
+            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
+            "`uv run daprlab up <step>` starts it with the app",
+        ) from err
+    except TimeoutError as err:
+        waited = f"{who} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
+        status = await placement_status()
+        if status != "placement: connected":
+            # Without placement, daprd holds actor calls until it is back.
+            raise HTTPException(
+                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
+            ) from err
+        raise HTTPException(504, waited) from err
+    except DaprInternalError as err:
+        code, message = unwrap_actor_error(err)
+        if "did not find address for actor" in message:
+            raise HTTPException(
+                503,
+                f"no host for {who}: is the placement service running and "
+                f"the actor state store configured? ({message})",
+            ) from err
+        raise HTTPException(500, f"{who} failed: {code}: {message}") from err
+
+
+SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
+SIDECAR_CHECK_TIMEOUT_SECONDS = 1
 
 
 async def sidecar_ready() -> bool:
@@ -354,14 +387,51 @@ async def placement_status() -> str:
     return str(metadata.get("actorRuntime", {}).get("placement", "unknown"))
 
 
+# ---- registration: host the actors once the sidecar answers ------------------------------------
+class ExactJSONSerializer(DefaultJSONSerializer):
+    """Decodes JSON as plain JSON: the SDK's default decoder turns text that looks like a duration
+    ("5s") or a date into timedelta/datetime objects (or fails on it); a chat keeps the text."""
+
+    def deserialize(
+        self,
+        data: bytes,
+        data_type: type | None = object,
+        custom_hook: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        obj = json.loads(data)
+        return custom_hook(obj) if callable(custom_hook) else obj
+
+
+SERIALIZER = ExactJSONSerializer()
+# Made at registration: the SDK's HTTP client blocks until the sidecar answers.
+proxy_factories: dict[str, ActorProxyFactory] = {}
+actors_registered = asyncio.Event()
+
+
+def proxy_factory() -> ActorProxyFactory:
+    """Where actor proxies come from; 503 with the fix until the actors are registered."""
+    if not actors_registered.is_set():
+        raise HTTPException(
+            503,
+            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
+            "(`uv run daprlab up <step>`)",
+        )
+    return proxy_factories["default"]
+
+
+def chat_agent_proxy(actor_id: str) -> ActorProxy:
+    return ActorProxy.create(ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxy_factory())
+
+
 async def register_actors() -> None:
     await dapr_actor.register_actor(
         ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
     )
-    proxies["default"] = ActorProxyFactory(
+    proxy_factories["default"] = ActorProxyFactory(
         message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
     )
     logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
+    actors_registered.set()
 
 
 async def register_when_sidecar_is_up() -> None:
@@ -373,94 +443,3 @@ async def register_when_sidecar_is_up() -> None:
     while not await sidecar_ready():
         await asyncio.sleep(SIDECAR_CHECK_TIMEOUT_SECONDS)
     await register_actors()
-
-
-@asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
-    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
-    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
-    waiting = None
-    if await sidecar_ready():
-        await register_actors()
-    else:
-        waiting = asyncio.create_task(register_when_sidecar_is_up())
-    yield
-    if waiting is not None:
-        waiting.cancel()
-
-
-app = FastAPI(title="ChatAgent", lifespan=lifespan)
-dapr_actor = DaprActor(app)
-
-
-def chat_agent(actor_id: str, actor_type: str = ACTOR_TYPE) -> ActorProxy:
-    if "default" not in proxies:
-        raise HTTPException(
-            503,
-            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
-            "(`uv run daprlab up <step>`)",
-        )
-    return ActorProxy.create(actor_type, ActorId(actor_id), ChatAgentInterface, proxies["default"])
-
-
-async def call_actor(
-    actor_id: str, call: Callable[[ActorProxy], Awaitable[T]], actor_type: str = ACTOR_TYPE
-) -> T:
-    """Run one actor call and turn each way it can fail into a clear HTTP error."""
-    try:
-        return await call(chat_agent(actor_id, actor_type))
-    except aiohttp.ClientConnectionError as err:
-        raise HTTPException(
-            503,
-            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
-            "`uv run daprlab up <step>` starts it with the app",
-        ) from err
-    except TimeoutError as err:
-        waited = f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
-        status = await placement_status()
-        if status != "placement: connected":
-            # Without placement, daprd holds actor calls until it is back.
-            raise HTTPException(
-                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
-            ) from err
-        raise HTTPException(504, waited) from err
-    except DaprInternalError as err:
-        code, message = actor_error_details(err)
-        if "TimeoutError" in message:
-            # The actor itself gave up waiting on another actor (see step 03).
-            raise HTTPException(504, f"{actor_type} {actor_id} timed out: {message}") from err
-        if "did not find address for actor" in message:
-            raise HTTPException(
-                503,
-                f"no host for {actor_type} {actor_id}: is the placement service running and "
-                f"the actor state store configured? ({message})",
-            ) from err
-        raise HTTPException(500, f"{actor_type} {actor_id} failed: {code}: {message}") from err
-
-
-# ---- routes -----------------------------------------------------------------------------------
-@app.post("/chat/{actor_id}", response_model=ChatReply)
-async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
-    reply = await call_actor(actor_id, lambda agent: agent.ProcessMessage(message.model_dump()))
-    return ChatReply(actor_id=actor_id, reply=Message(**reply))
-
-
-@app.get("/chat/{actor_id}/history", response_model=History)
-async def history(actor_id: ActorIdParam) -> History:
-    messages = await call_actor(actor_id, lambda agent: agent.GetConversationHistory())
-    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
-
-
-# >>> feature: 02_actor_reminders
-@app.get("/chat/{actor_id}/expiry", response_model=ExpiryStatus)
-async def expiry(actor_id: ActorIdParam) -> ExpiryStatus:
-    return ExpiryStatus(**await call_actor(actor_id, lambda agent: agent.GetExpiry()))
-
-
-@app.delete("/chat/{actor_id}/expiry", response_model=ExpiryStatus)
-async def cancel_expiry(actor_id: ActorIdParam) -> ExpiryStatus:
-    return ExpiryStatus(**await call_actor(actor_id, lambda agent: agent.CancelExpiry()))
-
-
-# <<< feature

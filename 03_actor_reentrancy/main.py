@@ -12,8 +12,8 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -43,27 +43,14 @@ from dapr.actor.runtime.config import ActorReentrancyConfig, ActorTypeConfig
 
 # <<< feature
 
-# ---- constants --------------------------------------------------------------------------------
-logging.basicConfig(
-    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
-)
-logger = logging.getLogger("chat_agent")
 
-
+# ---- settings ---------------------------------------------------------------------------------
 def env_int(name: str, default: int, minimum: int = 1) -> int:
     """A whole number from the environment; a bad value stops the app with a one-line reason."""
     raw = os.environ.get(name, str(default))
     if not raw.strip().isdecimal() or int(raw) < minimum:
         raise SystemExit(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
     return int(raw)
-
-
-def env_flag(name: str, default: bool) -> bool:
-    """A "true"/"false" switch from the environment; anything else stops the app with the reason."""
-    raw = os.environ.get(name, str(default)).strip().lower()
-    if raw not in ("true", "false"):
-        raise SystemExit(f"{name} must be true or false, got {raw!r}")
-    return raw == "true"
 
 
 ACTOR_TYPE = "ChatAgent"
@@ -76,17 +63,26 @@ ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ACTOR_IDLE_TIMEOUT = timedelta(seconds=env_int("ACTOR_IDLE_TIMEOUT_SECONDS", 3600))
 # How long an HTTP request waits for the actor before answering 504.
 ACTOR_CALL_TIMEOUT_SECONDS = env_int("ACTOR_CALL_TIMEOUT_SECONDS", 30)
-SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
-SIDECAR_CHECK_TIMEOUT_SECONDS = 1
-# daprd puts this in front of the body of an actor method that failed.
-ACTOR_ERROR_WRAPPING = "error from actor service: "
+
 
 # >>> feature: 03_actor_reentrancy
+def env_flag(name: str, default: bool) -> bool:
+    """A "true"/"false" switch from the environment; anything else stops the app with the reason."""
+    raw = os.environ.get(name, str(default)).strip().lower()
+    if raw not in ("true", "false"):
+        raise SystemExit(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
+
+
 FOLLOW_UP_ACTOR_TYPE = "FollowUpAgent"
 # The one switch: "false" turns reentrancy off, and the follow-up call chain deadlocks.
 REENTRANCY_ENABLED = env_flag("REENTRANCY_ENABLED", True)
 # How often one call chain may be inside the same actor at once; one more entry is refused.
 REENTRANCY_MAX_STACK_DEPTH = env_int("REENTRANCY_MAX_STACK_DEPTH", 32)
+# What daprd is told for ChatAgent (the runtime config below): reentrancy, and how deep.
+CHAT_AGENT_REENTRANCY = ActorReentrancyConfig(
+    enabled=REENTRANCY_ENABLED, maxStackDepth=REENTRANCY_MAX_STACK_DEPTH
+)
 # Shorter than ACTOR_CALL_TIMEOUT_SECONDS: a deadlock is reported as one, not as a slow actor.
 FOLLOW_UP_TIMEOUT_SECONDS = env_int("FOLLOW_UP_TIMEOUT_SECONDS", 5)
 # The SDK's defaults, named so that ChatAgent's entitiesConfig entry can repeat them.
@@ -123,11 +119,6 @@ class History(BaseModel):
     messages: list[Message]
 
 
-ActorIdParam = Annotated[
-    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
-]
-
-
 # >>> feature: 03_actor_reentrancy
 class ReentrancySettings(BaseModel):
     actor_type: str
@@ -139,76 +130,7 @@ class ReentrancySettings(BaseModel):
 # <<< feature
 
 
-class ExactJSONSerializer(DefaultJSONSerializer):
-    """Decodes JSON as plain JSON.
-
-    The SDK's default decoder turns text that looks like a duration ("5s") or a date into
-    timedelta/datetime objects (or fails on it); a chat must keep what the user wrote.
-    """
-
-    def deserialize(
-        self,
-        data: bytes,
-        data_type: type | None = object,
-        custom_hook: Callable[[Any], Any] | None = None,
-    ) -> Any:
-        obj = json.loads(data)
-        return custom_hook(obj) if callable(custom_hook) else obj
-
-
-SERIALIZER = ExactJSONSerializer()
-
-
-def compose_reply(content: str) -> str:
-    """The assistant's answer: a deterministic echo. Plug a model in here."""
-    return f"You said: {content}"
-
-
-def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
-    return messages[-2 * HISTORY_MAX_PAIRS :]
-
-
-def actor_error_details(err: DaprInternalError) -> tuple[str, str]:
-    """(errorCode, message) of a failed actor call, without daprd's wrapping around it."""
-    details = err.as_dict()
-    message, code = details["message"] or "", details["errorCode"]
-    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
-    if wrapped:
-        try:
-            inner = json.loads(body)
-            message, code = inner["message"], inner["errorCode"]
-        except (ValueError, KeyError, TypeError):
-            pass  # not an error our actors sent: keep daprd's message as it is
-    return code, message
-
-
-def state_store_error(err: DaprInternalError) -> DaprInternalError:
-    """The same failure without the raw response bytes the SDK cannot encode (it would answer a
-    bare "Internal Server Error"); still a DaprInternalError, so the SDK drops unsaved changes."""
-    code, message = actor_error_details(err)
-    return DaprInternalError(f"the actor state store failed: {message}", code)
-
-
-# >>> feature: 03_actor_reentrancy
-def compose_follow_up(history: list[dict[str, str]]) -> str:
-    """FollowUpAgent's suggestion, from the history it read: deterministic, like the reply."""
-    earlier = [message["content"] for message in history if message["role"] == "user"]
-    return f"earlier you said: {earlier[-1]}" if earlier else "this is your first message"
-
-
-def actor_error(err: DaprInternalError, context: str) -> DaprInternalError:
-    """The error another actor raised, without daprd's wrapping, with `context` in front.
-
-    Raise this instead of `err`: an actor method that lets a DaprInternalError escape answers
-    a bare "Internal Server Error" (the SDK fails to encode the error's raw bytes as JSON).
-    """
-    code, message = actor_error_details(err)
-    return DaprInternalError(f"{context}: {message}", code)
-
-
-# <<< feature
-# ---- interface --------------------------------------------------------------------------------
+# ---- interface and actor ----------------------------------------------------------------------
 class ChatAgentInterface(ActorInterface):
     @actormethod(name="ProcessMessage")
     async def process_message(self, message: dict) -> dict: ...
@@ -227,7 +149,6 @@ class FollowUpAgentInterface(ActorInterface):
 # <<< feature
 
 
-# ---- actor ------------------------------------------------------------------------------------
 class ChatAgent(
     Actor,
     ChatAgentInterface,
@@ -244,44 +165,11 @@ class ChatAgent(
     async def _on_deactivate(self) -> None:
         logger.info("%s %s deactivated", self.actor_type, self.id.id)
 
-    async def _load_history(self) -> list[dict[str, str]]:
-        try:
-            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
-        except DaprInternalError as err:
-            raise state_store_error(err) from err
-        return list(history) if found else []
-
-    async def _save_history(self, history: list[dict[str, str]]) -> None:
-        await self._state_manager.set_state(HISTORY_KEY, history)
-        try:
-            await self._state_manager.save_state()
-        except DaprInternalError as err:
-            raise state_store_error(err) from err
-
-    async def process_message(self, message: dict) -> dict:
-        # >>> feature: 03_actor_reentrancy
-        follow_up = await self._ask_for_follow_up()
-        # <<< feature
-        history = await self._load_history()
-        reply = {"role": "assistant", "content": compose_reply(message["content"])}
-        # >>> feature: 03_actor_reentrancy
-        reply["content"] += f" (follow-up: {follow_up})"
-        # <<< feature
-        history = trim_history(
-            [*history, {"role": message["role"], "content": message["content"]}, reply]
-        )
-        await self._save_history(history)
-        logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
-        return reply
-
-    async def get_conversation_history(self) -> list:
-        return await self._load_history()
-
     # >>> feature: 03_actor_reentrancy
     async def _ask_for_follow_up(self) -> str:
         """Ask FollowUpAgent, which calls back into this actor: one chain, two entries here."""
         follow_up_agent = ActorProxy.create(
-            FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxies["follow_up"]
+            FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxy_factories["follow_up"]
         )
         try:
             return await follow_up_agent.SuggestFollowUp()
@@ -299,23 +187,49 @@ class ChatAgent(
                 f"to re-enter {me}; reentrancy is off (REENTRANCY_ENABLED=false)"
             ) from err
         except DaprInternalError as err:
-            raise actor_error(
-                err, f"no follow-up from {FOLLOW_UP_ACTOR_TYPE} {self.id.id}"
-            ) from err
+            code, message = unwrap_actor_error(err)  # a new error: the SDK cannot encode `err`
+            context = f"no follow-up from {FOLLOW_UP_ACTOR_TYPE} {self.id.id}"
+            raise DaprInternalError(f"{context}: {message}", code) from err
+
+    # <<< feature
+
+    async def process_message(self, message: dict) -> dict:
+        history = await self.get_conversation_history()
+        # >>> feature: 03_actor_reentrancy
+        follow_up = await self._ask_for_follow_up()
+        # <<< feature
+        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        # >>> feature: 03_actor_reentrancy
+        reply["content"] += f" (follow-up: {follow_up})"
+        # <<< feature
+        history = trim_history(
+            [*history, {"role": message["role"], "content": message["content"]}, reply]
+        )
+        await self._state_manager.set_state(HISTORY_KEY, history)
+        with state_store_errors():
+            await self._state_manager.save_state()
+        logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
+        return reply
+
+    async def get_conversation_history(self) -> list:
+        with state_store_errors():
+            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        return list(history) if found else []
 
 
+# >>> feature: 03_actor_reentrancy
 class FollowUpAgent(Actor, FollowUpAgentInterface):
     """Suggests a follow-up; it reads the conversation by calling back into the same ChatAgent."""
 
     async def suggest_follow_up(self) -> str:
-        conversation = ActorProxy.create(
-            ACTOR_TYPE, self.id, ChatAgentInterface, proxies["default"]
-        )
         try:
-            history = await conversation.GetConversationHistory()
+            history = await chat_agent_proxy(self.id.id).GetConversationHistory()
         except DaprInternalError as err:
+            code, message = unwrap_actor_error(err)  # a new error: the SDK cannot encode `err`
             me, chat = f"{FOLLOW_UP_ACTOR_TYPE} {self.id.id}", f"{ACTOR_TYPE} {self.id.id}"
-            raise actor_error(err, f"{me} could not call back into {chat}") from err
+            raise DaprInternalError(
+                f"{me} could not call back into {chat}: {message}", code
+            ) from err
         logger.info(
             "%s %s called back into %s %s: %d messages",
             FOLLOW_UP_ACTOR_TYPE, self.id.id, ACTOR_TYPE, self.id.id, len(history),
@@ -323,14 +237,19 @@ class FollowUpAgent(Actor, FollowUpAgentInterface):
         return compose_follow_up(history)
 
 
+def compose_follow_up(history: list[dict[str, str]]) -> str:
+    """FollowUpAgent's suggestion, from the history it read: deterministic, like the reply."""
+    earlier = [message["content"] for message in history if message["role"] == "user"]
+    return f"earlier you said: {earlier[-1]}" if earlier else "this is your first message"
+
+
 # <<< feature
 
 
 # ---- runtime config ---------------------------------------------------------------------------
-RUNTIME_CONFIG = ActorRuntimeConfig(actor_idle_timeout=ACTOR_IDLE_TIMEOUT)
-# >>> feature: 03_actor_reentrancy
 RUNTIME_CONFIG = ActorRuntimeConfig(
     actor_idle_timeout=ACTOR_IDLE_TIMEOUT,
+    # >>> feature: 03_actor_reentrancy
     drain_ongoing_call_timeout=DRAIN_ONGOING_CALL_TIMEOUT,
     drain_rebalanced_actors=DRAIN_REBALANCED_ACTORS,
     actor_type_configs=[
@@ -341,20 +260,154 @@ RUNTIME_CONFIG = ActorRuntimeConfig(
             actor_idle_timeout=ACTOR_IDLE_TIMEOUT,
             drain_ongoing_call_timeout=DRAIN_ONGOING_CALL_TIMEOUT,
             drain_rebalanced_actors=DRAIN_REBALANCED_ACTORS,
-            reentrancy=ActorReentrancyConfig(
-                enabled=REENTRANCY_ENABLED, maxStackDepth=REENTRANCY_MAX_STACK_DEPTH
-            ),
+            reentrancy=CHAT_AGENT_REENTRANCY,
         )
     ],
+    # <<< feature
 )
+# >>> feature: 03_actor_reentrancy
 # daprd asks GET /dapr/config once, maybe before registration: advertise FollowUpAgent already.
 RUNTIME_CONFIG.update_entities([FOLLOW_UP_ACTOR_TYPE])
 # <<< feature
 
 
-# ---- app and lifespan -------------------------------------------------------------------------
+# ---- app and routes ---------------------------------------------------------------------------
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
+    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
+    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
+    if await sidecar_ready():
+        await register_actors()
+        yield
+    else:
+        waiting = asyncio.create_task(register_when_sidecar_is_up())
+        yield
+        waiting.cancel()
+
+
+app = FastAPI(title="ChatAgent", lifespan=lifespan)
+dapr_actor = DaprActor(app)
+# The actor id in a route's path, checked before any actor is called.
+ActorIdParam = Annotated[
+    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
+]
+
+
+@app.post("/chat/{actor_id}", response_model=ChatReply)
+async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
+    agent = chat_agent_proxy(actor_id)
+    reply = await call_actor(agent, agent.ProcessMessage(message.model_dump()))
+    return ChatReply(actor_id=actor_id, reply=Message(**reply))
+
+
+@app.get("/chat/{actor_id}/history", response_model=History)
+async def history(actor_id: ActorIdParam) -> History:
+    agent = chat_agent_proxy(actor_id)
+    messages = await call_actor(agent, agent.GetConversationHistory())
+    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
+
+
+# >>> feature: 03_actor_reentrancy
+@app.get("/reentrancy", response_model=ReentrancySettings)
+async def reentrancy() -> ReentrancySettings:
+    """What this app tells daprd (GET /dapr/config) about reentrancy for ChatAgent."""
+    return ReentrancySettings(
+        actor_type=ACTOR_TYPE,
+        enabled=REENTRANCY_ENABLED,
+        max_stack_depth=REENTRANCY_MAX_STACK_DEPTH,
+        follow_up_timeout_seconds=FOLLOW_UP_TIMEOUT_SECONDS,
+    )
+
+
+# <<< feature
+
+
+# ======= Not the lesson: below, the same plumbing in every step (a step's own lines marked) =======
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
+)
+logger = logging.getLogger("chat_agent")
+
+
+def compose_reply(content: str) -> str:
+    """The assistant's answer: a deterministic echo. Plug a model in here."""
+    return f"You said: {content}"
+
+
+def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
+    return messages[-2 * HISTORY_MAX_PAIRS :]
+
+
+# ---- errors: each way an actor call fails, as a clear HTTP error -------------------------------
 T = TypeVar("T")
-proxies: dict[str, ActorProxyFactory] = {}
+ACTOR_ERROR_WRAPPING = "error from actor service: "  # daprd's prefix to a failed method's body
+
+
+def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
+    """(errorCode, message) of a failed actor or state call, without daprd's wrapping around it."""
+    details = err.as_dict()
+    message, code = details["message"] or "", details["errorCode"]
+    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
+    if wrapped:
+        try:
+            inner = json.loads(body)
+            message, code = inner["message"], inner["errorCode"]
+        except (ValueError, KeyError, TypeError):
+            pass  # not an error our actors sent: keep daprd's message as it is
+    return code, message
+
+
+@contextmanager
+def state_store_errors() -> Iterator[None]:
+    """Raise a failed state operation anew: the SDK cannot encode the raw bytes `err` carries (it
+    would answer a bare "Internal Server Error"); still a DaprInternalError, so it drops changes."""
+    try:
+        yield
+    except DaprInternalError as err:
+        code, message = unwrap_actor_error(err)
+        raise DaprInternalError(f"the actor state store failed: {message}", code) from err
+
+
+async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
+    """Await one call on `agent` and turn each way it can fail into a clear HTTP error."""
+    who = f"{agent.actor_type} {agent.actor_id}"
+    try:
+        return await call
+    except aiohttp.ClientConnectionError as err:
+        raise HTTPException(
+            503,
+            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
+            "`uv run daprlab up <step>` starts it with the app",
+        ) from err
+    except TimeoutError as err:
+        waited = f"{who} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
+        status = await placement_status()
+        if status != "placement: connected":
+            # Without placement, daprd holds actor calls until it is back.
+            raise HTTPException(
+                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
+            ) from err
+        raise HTTPException(504, waited) from err
+    except DaprInternalError as err:
+        code, message = unwrap_actor_error(err)
+        # >>> feature: 03_actor_reentrancy
+        if "TimeoutError" in message:
+            # The actor itself gave up waiting on FollowUpAgent (see _ask_for_follow_up).
+            raise HTTPException(504, f"{who} timed out: {message}") from err
+        # <<< feature
+        if "did not find address for actor" in message:
+            raise HTTPException(
+                503,
+                f"no host for {who}: is the placement service running and "
+                f"the actor state store configured? ({message})",
+            ) from err
+        raise HTTPException(500, f"{who} failed: {code}: {message}") from err
+
+
+SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
+SIDECAR_CHECK_TIMEOUT_SECONDS = 1
 
 
 async def sidecar_ready() -> bool:
@@ -380,16 +433,56 @@ async def placement_status() -> str:
     return str(metadata.get("actorRuntime", {}).get("placement", "unknown"))
 
 
+# ---- registration: host the actors once the sidecar answers ------------------------------------
+class ExactJSONSerializer(DefaultJSONSerializer):
+    """Decodes JSON as plain JSON: the SDK's default decoder turns text that looks like a duration
+    ("5s") or a date into timedelta/datetime objects (or fails on it); a chat keeps the text."""
+
+    def deserialize(
+        self,
+        data: bytes,
+        data_type: type | None = object,
+        custom_hook: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        obj = json.loads(data)
+        return custom_hook(obj) if callable(custom_hook) else obj
+
+
+SERIALIZER = ExactJSONSerializer()
+# Made at registration: the SDK's HTTP client blocks until the sidecar answers.
+proxy_factories: dict[str, ActorProxyFactory] = {}
+actors_registered = asyncio.Event()
+
+
+def proxy_factory() -> ActorProxyFactory:
+    """Where actor proxies come from; 503 with the fix until the actors are registered."""
+    if not actors_registered.is_set():
+        raise HTTPException(
+            503,
+            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
+            "(`uv run daprlab up <step>`)",
+        )
+    return proxy_factories["default"]
+
+
+def chat_agent_proxy(actor_id: str) -> ActorProxy:
+    return ActorProxy.create(ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxy_factory())
+
+
 async def register_actors() -> None:
     await dapr_actor.register_actor(
         ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
     )
+    proxy_factories["default"] = ActorProxyFactory(
+        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
+    )
+    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
     # >>> feature: 03_actor_reentrancy
     await dapr_actor.register_actor(
         FollowUpAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
     )
     # Its own, shorter timeout: with reentrancy off the follow-up chain deadlocks, so fail fast.
-    proxies["follow_up"] = ActorProxyFactory(
+    proxy_factories["follow_up"] = ActorProxyFactory(
         message_serializer=SERIALIZER, http_timeout_seconds=FOLLOW_UP_TIMEOUT_SECONDS
     )
     logger.info(
@@ -397,10 +490,7 @@ async def register_actors() -> None:
         ACTOR_TYPE, "on" if REENTRANCY_ENABLED else "off", REENTRANCY_MAX_STACK_DEPTH,
     )  # fmt: skip
     # <<< feature
-    proxies["default"] = ActorProxyFactory(
-        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
-    )
-    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
+    actors_registered.set()
 
 
 async def register_when_sidecar_is_up() -> None:
@@ -412,95 +502,3 @@ async def register_when_sidecar_is_up() -> None:
     while not await sidecar_ready():
         await asyncio.sleep(SIDECAR_CHECK_TIMEOUT_SECONDS)
     await register_actors()
-
-
-@asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
-    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
-    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
-    waiting = None
-    if await sidecar_ready():
-        await register_actors()
-    else:
-        waiting = asyncio.create_task(register_when_sidecar_is_up())
-    yield
-    if waiting is not None:
-        waiting.cancel()
-
-
-app = FastAPI(title="ChatAgent", lifespan=lifespan)
-dapr_actor = DaprActor(app)
-
-
-def chat_agent(actor_id: str, actor_type: str = ACTOR_TYPE) -> ActorProxy:
-    if "default" not in proxies:
-        raise HTTPException(
-            503,
-            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
-            "(`uv run daprlab up <step>`)",
-        )
-    return ActorProxy.create(actor_type, ActorId(actor_id), ChatAgentInterface, proxies["default"])
-
-
-async def call_actor(
-    actor_id: str, call: Callable[[ActorProxy], Awaitable[T]], actor_type: str = ACTOR_TYPE
-) -> T:
-    """Run one actor call and turn each way it can fail into a clear HTTP error."""
-    try:
-        return await call(chat_agent(actor_id, actor_type))
-    except aiohttp.ClientConnectionError as err:
-        raise HTTPException(
-            503,
-            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
-            "`uv run daprlab up <step>` starts it with the app",
-        ) from err
-    except TimeoutError as err:
-        waited = f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
-        status = await placement_status()
-        if status != "placement: connected":
-            # Without placement, daprd holds actor calls until it is back.
-            raise HTTPException(
-                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
-            ) from err
-        raise HTTPException(504, waited) from err
-    except DaprInternalError as err:
-        code, message = actor_error_details(err)
-        if "TimeoutError" in message:
-            # The actor itself gave up waiting on another actor (see step 03).
-            raise HTTPException(504, f"{actor_type} {actor_id} timed out: {message}") from err
-        if "did not find address for actor" in message:
-            raise HTTPException(
-                503,
-                f"no host for {actor_type} {actor_id}: is the placement service running and "
-                f"the actor state store configured? ({message})",
-            ) from err
-        raise HTTPException(500, f"{actor_type} {actor_id} failed: {code}: {message}") from err
-
-
-# ---- routes -----------------------------------------------------------------------------------
-@app.post("/chat/{actor_id}", response_model=ChatReply)
-async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
-    reply = await call_actor(actor_id, lambda agent: agent.ProcessMessage(message.model_dump()))
-    return ChatReply(actor_id=actor_id, reply=Message(**reply))
-
-
-@app.get("/chat/{actor_id}/history", response_model=History)
-async def history(actor_id: ActorIdParam) -> History:
-    messages = await call_actor(actor_id, lambda agent: agent.GetConversationHistory())
-    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
-
-
-# >>> feature: 03_actor_reentrancy
-@app.get("/reentrancy", response_model=ReentrancySettings)
-async def reentrancy() -> ReentrancySettings:
-    """What this app tells daprd (GET /dapr/config) about reentrancy for ChatAgent."""
-    return ReentrancySettings(
-        actor_type=ACTOR_TYPE,
-        enabled=REENTRANCY_ENABLED,
-        max_stack_depth=REENTRANCY_MAX_STACK_DEPTH,
-        follow_up_timeout_seconds=FOLLOW_UP_TIMEOUT_SECONDS,
-    )
-
-
-# <<< feature

@@ -3,16 +3,16 @@
 
 Run: `uv run daprlab up 04_runtime_config`, then open http://127.0.0.1:8000/docs
 """
-
 # <<< feature
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -42,27 +42,14 @@ from dapr.actor.runtime.config import ActorReentrancyConfig, ActorTypeConfig
 
 # <<< feature
 
-# ---- constants --------------------------------------------------------------------------------
-logging.basicConfig(
-    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
-)
-logger = logging.getLogger("chat_agent")
 
-
+# ---- settings ---------------------------------------------------------------------------------
 def env_int(name: str, default: int, minimum: int = 1) -> int:
     """A whole number from the environment; a bad value stops the app with a one-line reason."""
     raw = os.environ.get(name, str(default))
     if not raw.strip().isdecimal() or int(raw) < minimum:
         raise SystemExit(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
     return int(raw)
-
-
-def env_flag(name: str, default: bool) -> bool:
-    """A "true"/"false" switch from the environment; anything else stops the app with the reason."""
-    raw = os.environ.get(name, str(default)).strip().lower()
-    if raw not in ("true", "false"):
-        raise SystemExit(f"{name} must be true or false, got {raw!r}")
-    return raw == "true"
 
 
 ACTOR_TYPE = "ChatAgent"
@@ -75,12 +62,17 @@ ACTOR_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ACTOR_IDLE_TIMEOUT = timedelta(seconds=env_int("ACTOR_IDLE_TIMEOUT_SECONDS", 3600))
 # How long an HTTP request waits for the actor before answering 504.
 ACTOR_CALL_TIMEOUT_SECONDS = env_int("ACTOR_CALL_TIMEOUT_SECONDS", 30)
-SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
-SIDECAR_CHECK_TIMEOUT_SECONDS = 1
-# daprd puts this in front of the body of an actor method that failed.
-ACTOR_ERROR_WRAPPING = "error from actor service: "
+
 
 # >>> feature: 04_runtime_config
+def env_flag(name: str, default: bool) -> bool:
+    """A "true"/"false" switch from the environment; anything else stops the app with the reason."""
+    raw = os.environ.get(name, str(default)).strip().lower()
+    if raw not in ("true", "false"):
+        raise SystemExit(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
+
+
 # Every other knob of the actor runtime, from the environment; the defaults are the runtime's.
 ACTOR_SCAN_INTERVAL = timedelta(seconds=env_int("ACTOR_SCAN_INTERVAL_SECONDS", 30))
 DRAIN_ONGOING_CALL_TIMEOUT = timedelta(seconds=env_int("DRAIN_ONGOING_CALL_TIMEOUT_SECONDS", 60))
@@ -122,63 +114,7 @@ class History(BaseModel):
     messages: list[Message]
 
 
-ActorIdParam = Annotated[
-    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
-]
-
-
-class ExactJSONSerializer(DefaultJSONSerializer):
-    """Decodes JSON as plain JSON.
-
-    The SDK's default decoder turns text that looks like a duration ("5s") or a date into
-    timedelta/datetime objects (or fails on it); a chat must keep what the user wrote.
-    """
-
-    def deserialize(
-        self,
-        data: bytes,
-        data_type: type | None = object,
-        custom_hook: Callable[[Any], Any] | None = None,
-    ) -> Any:
-        obj = json.loads(data)
-        return custom_hook(obj) if callable(custom_hook) else obj
-
-
-SERIALIZER = ExactJSONSerializer()
-
-
-def compose_reply(content: str) -> str:
-    """The assistant's answer: a deterministic echo. Plug a model in here."""
-    return f"You said: {content}"
-
-
-def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
-    return messages[-2 * HISTORY_MAX_PAIRS :]
-
-
-def actor_error_details(err: DaprInternalError) -> tuple[str, str]:
-    """(errorCode, message) of a failed actor call, without daprd's wrapping around it."""
-    details = err.as_dict()
-    message, code = details["message"] or "", details["errorCode"]
-    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
-    if wrapped:
-        try:
-            inner = json.loads(body)
-            message, code = inner["message"], inner["errorCode"]
-        except (ValueError, KeyError, TypeError):
-            pass  # not an error our actors sent: keep daprd's message as it is
-    return code, message
-
-
-def state_store_error(err: DaprInternalError) -> DaprInternalError:
-    """The same failure without the raw response bytes the SDK cannot encode (it would answer a
-    bare "Internal Server Error"); still a DaprInternalError, so the SDK drops unsaved changes."""
-    code, message = actor_error_details(err)
-    return DaprInternalError(f"the actor state store failed: {message}", code)
-
-
-# ---- interface --------------------------------------------------------------------------------
+# ---- interface and actor ----------------------------------------------------------------------
 class ChatAgentInterface(ActorInterface):
     @actormethod(name="ProcessMessage")
     async def process_message(self, message: dict) -> dict: ...
@@ -187,7 +123,6 @@ class ChatAgentInterface(ActorInterface):
     async def get_conversation_history(self) -> list: ...
 
 
-# ---- actor ------------------------------------------------------------------------------------
 class ChatAgent(
     Actor,
     ChatAgentInterface,
@@ -204,32 +139,22 @@ class ChatAgent(
     async def _on_deactivate(self) -> None:
         logger.info("%s %s deactivated", self.actor_type, self.id.id)
 
-    async def _load_history(self) -> list[dict[str, str]]:
-        try:
-            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
-        except DaprInternalError as err:
-            raise state_store_error(err) from err
-        return list(history) if found else []
-
-    async def _save_history(self, history: list[dict[str, str]]) -> None:
-        await self._state_manager.set_state(HISTORY_KEY, history)
-        try:
-            await self._state_manager.save_state()
-        except DaprInternalError as err:
-            raise state_store_error(err) from err
-
     async def process_message(self, message: dict) -> dict:
-        history = await self._load_history()
+        history = await self.get_conversation_history()
         reply = {"role": "assistant", "content": compose_reply(message["content"])}
         history = trim_history(
             [*history, {"role": message["role"], "content": message["content"]}, reply]
         )
-        await self._save_history(history)
+        await self._state_manager.set_state(HISTORY_KEY, history)
+        with state_store_errors():
+            await self._state_manager.save_state()
         logger.info("%s %s recorded message %d", self.actor_type, self.id.id, len(history) - 1)
         return reply
 
     async def get_conversation_history(self) -> list:
-        return await self._load_history()
+        with state_store_errors():
+            found, history = await self._state_manager.try_get_state(HISTORY_KEY)
+        return list(history) if found else []
 
 
 # >>> feature: 04_runtime_config
@@ -241,10 +166,9 @@ class QuickChatAgent(ChatAgent):
 
 
 # ---- runtime config ---------------------------------------------------------------------------
-RUNTIME_CONFIG = ActorRuntimeConfig(actor_idle_timeout=ACTOR_IDLE_TIMEOUT)
-# >>> feature: 04_runtime_config
 RUNTIME_CONFIG = ActorRuntimeConfig(
     actor_idle_timeout=ACTOR_IDLE_TIMEOUT,
+    # >>> feature: 04_runtime_config
     actor_scan_interval=ACTOR_SCAN_INTERVAL,
     drain_ongoing_call_timeout=DRAIN_ONGOING_CALL_TIMEOUT,
     drain_rebalanced_actors=DRAIN_REBALANCED_ACTORS,
@@ -262,13 +186,179 @@ RUNTIME_CONFIG = ActorRuntimeConfig(
             drain_rebalanced_actors=DRAIN_REBALANCED_ACTORS,
         )
     ],
+    # <<< feature
 )
+
+
+# ---- app and routes ---------------------------------------------------------------------------
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
+    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
+    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
+    if await sidecar_ready():
+        await register_actors()
+        yield
+    else:
+        waiting = asyncio.create_task(register_when_sidecar_is_up())
+        yield
+        waiting.cancel()
+
+
+app = FastAPI(title="ChatAgent", lifespan=lifespan)
+dapr_actor = DaprActor(app)
+# The actor id in a route's path, checked before any actor is called.
+ActorIdParam = Annotated[
+    str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
+]
+
+
+@app.post("/chat/{actor_id}", response_model=ChatReply)
+async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
+    agent = chat_agent_proxy(actor_id)
+    reply = await call_actor(agent, agent.ProcessMessage(message.model_dump()))
+    return ChatReply(actor_id=actor_id, reply=Message(**reply))
+
+
+@app.get("/chat/{actor_id}/history", response_model=History)
+async def history(actor_id: ActorIdParam) -> History:
+    agent = chat_agent_proxy(actor_id)
+    messages = await call_actor(agent, agent.GetConversationHistory())
+    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
+
+
+# >>> feature: 04_runtime_config
+def quick_chat_agent_proxy(actor_id: str) -> ActorProxy:
+    return ActorProxy.create(
+        QUICK_ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxy_factory()
+    )
+
+
+@app.post("/quick-chat/{actor_id}", response_model=ChatReply)
+async def quick_chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
+    agent = quick_chat_agent_proxy(actor_id)
+    reply = await call_actor(agent, agent.ProcessMessage(message.model_dump()))
+    return ChatReply(actor_id=actor_id, reply=Message(**reply))
+
+
+@app.get("/quick-chat/{actor_id}/history", response_model=History)
+async def quick_history(actor_id: ActorIdParam) -> History:
+    agent = quick_chat_agent_proxy(actor_id)
+    messages = await call_actor(agent, agent.GetConversationHistory())
+    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
+
+
+@app.get("/runtime/actors")
+async def active_actors() -> dict[str, int]:
+    """Active actors per type, as the sidecar counts them (GET /v1.0/metadata)."""
+    try:
+        async with aiohttp.ClientSession() as session:
+            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
+            async with session.get(f"{SIDECAR_URL}/v1.0/metadata", timeout=timeout) as resp:
+                resp.raise_for_status()  # an error page must not read as "no active actors"
+                metadata = await resp.json()
+    except TimeoutError as err:
+        reason = f"no answer within {SIDECAR_CHECK_TIMEOUT_SECONDS}s"
+        raise HTTPException(503, sidecar_metadata_problem(reason)) from err
+    except (aiohttp.ClientError, ValueError) as err:
+        raise HTTPException(503, sidecar_metadata_problem(str(err))) from err
+    counts = {actor_type: 0 for actor_type in (ACTOR_TYPE, QUICK_ACTOR_TYPE)}
+    for entry in metadata.get("actorRuntime", {}).get("activeActors", []):
+        counts[entry["type"]] = int(entry.get("count", 0))  # a zero count is left out
+    return counts
+
+
+def sidecar_metadata_problem(reason: str) -> str:
+    """The 503 detail of /runtime/actors: what went wrong and how to fix it."""
+    return (
+        f"cannot read the Dapr sidecar's metadata at {SIDECAR_URL}/v1.0/metadata ({reason}): "
+        "is daprd running? `uv run daprlab up 04_runtime_config` starts it with the app"
+    )
+
+
 # <<< feature
 
 
-# ---- app and lifespan -------------------------------------------------------------------------
+# ======= Not the lesson: below, the same plumbing in every step (a step's own lines marked) =======
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
+)
+logger = logging.getLogger("chat_agent")
+
+
+def compose_reply(content: str) -> str:
+    """The assistant's answer: a deterministic echo. Plug a model in here."""
+    return f"You said: {content}"
+
+
+def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
+    return messages[-2 * HISTORY_MAX_PAIRS :]
+
+
+# ---- errors: each way an actor call fails, as a clear HTTP error -------------------------------
 T = TypeVar("T")
-proxies: dict[str, ActorProxyFactory] = {}
+ACTOR_ERROR_WRAPPING = "error from actor service: "  # daprd's prefix to a failed method's body
+
+
+def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
+    """(errorCode, message) of a failed actor or state call, without daprd's wrapping around it."""
+    details = err.as_dict()
+    message, code = details["message"] or "", details["errorCode"]
+    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
+    if wrapped:
+        try:
+            inner = json.loads(body)
+            message, code = inner["message"], inner["errorCode"]
+        except (ValueError, KeyError, TypeError):
+            pass  # not an error our actors sent: keep daprd's message as it is
+    return code, message
+
+
+@contextmanager
+def state_store_errors() -> Iterator[None]:
+    """Raise a failed state operation anew: the SDK cannot encode the raw bytes `err` carries (it
+    would answer a bare "Internal Server Error"); still a DaprInternalError, so it drops changes."""
+    try:
+        yield
+    except DaprInternalError as err:
+        code, message = unwrap_actor_error(err)
+        raise DaprInternalError(f"the actor state store failed: {message}", code) from err
+
+
+async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
+    """Await one call on `agent` and turn each way it can fail into a clear HTTP error."""
+    who = f"{agent.actor_type} {agent.actor_id}"
+    try:
+        return await call
+    except aiohttp.ClientConnectionError as err:
+        raise HTTPException(
+            503,
+            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
+            "`uv run daprlab up <step>` starts it with the app",
+        ) from err
+    except TimeoutError as err:
+        waited = f"{who} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
+        status = await placement_status()
+        if status != "placement: connected":
+            # Without placement, daprd holds actor calls until it is back.
+            raise HTTPException(
+                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
+            ) from err
+        raise HTTPException(504, waited) from err
+    except DaprInternalError as err:
+        code, message = unwrap_actor_error(err)
+        if "did not find address for actor" in message:
+            raise HTTPException(
+                503,
+                f"no host for {who}: is the placement service running and "
+                f"the actor state store configured? ({message})",
+            ) from err
+        raise HTTPException(500, f"{who} failed: {code}: {message}") from err
+
+
+SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
+SIDECAR_CHECK_TIMEOUT_SECONDS = 1
 
 
 async def sidecar_ready() -> bool:
@@ -294,19 +384,56 @@ async def placement_status() -> str:
     return str(metadata.get("actorRuntime", {}).get("placement", "unknown"))
 
 
+# ---- registration: host the actors once the sidecar answers ------------------------------------
+class ExactJSONSerializer(DefaultJSONSerializer):
+    """Decodes JSON as plain JSON: the SDK's default decoder turns text that looks like a duration
+    ("5s") or a date into timedelta/datetime objects (or fails on it); a chat keeps the text."""
+
+    def deserialize(
+        self,
+        data: bytes,
+        data_type: type | None = object,
+        custom_hook: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        obj = json.loads(data)
+        return custom_hook(obj) if callable(custom_hook) else obj
+
+
+SERIALIZER = ExactJSONSerializer()
+# Made at registration: the SDK's HTTP client blocks until the sidecar answers.
+proxy_factories: dict[str, ActorProxyFactory] = {}
+actors_registered = asyncio.Event()
+
+
+def proxy_factory() -> ActorProxyFactory:
+    """Where actor proxies come from; 503 with the fix until the actors are registered."""
+    if not actors_registered.is_set():
+        raise HTTPException(
+            503,
+            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
+            "(`uv run daprlab up <step>`)",
+        )
+    return proxy_factories["default"]
+
+
+def chat_agent_proxy(actor_id: str) -> ActorProxy:
+    return ActorProxy.create(ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxy_factory())
+
+
 async def register_actors() -> None:
     await dapr_actor.register_actor(
         ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
     )
+    proxy_factories["default"] = ActorProxyFactory(
+        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
+    )
+    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
     # >>> feature: 04_runtime_config
     await dapr_actor.register_actor(
         QuickChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
     )
     # <<< feature
-    proxies["default"] = ActorProxyFactory(
-        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
-    )
-    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
+    actors_registered.set()
 
 
 async def register_when_sidecar_is_up() -> None:
@@ -318,128 +445,3 @@ async def register_when_sidecar_is_up() -> None:
     while not await sidecar_ready():
         await asyncio.sleep(SIDECAR_CHECK_TIMEOUT_SECONDS)
     await register_actors()
-
-
-@asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    ActorRuntime.set_actor_config(RUNTIME_CONFIG)
-    # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
-    RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
-    waiting = None
-    if await sidecar_ready():
-        await register_actors()
-    else:
-        waiting = asyncio.create_task(register_when_sidecar_is_up())
-    yield
-    if waiting is not None:
-        waiting.cancel()
-
-
-app = FastAPI(title="ChatAgent", lifespan=lifespan)
-dapr_actor = DaprActor(app)
-
-
-def chat_agent(actor_id: str, actor_type: str = ACTOR_TYPE) -> ActorProxy:
-    if "default" not in proxies:
-        raise HTTPException(
-            503,
-            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
-            "(`uv run daprlab up <step>`)",
-        )
-    return ActorProxy.create(actor_type, ActorId(actor_id), ChatAgentInterface, proxies["default"])
-
-
-async def call_actor(
-    actor_id: str, call: Callable[[ActorProxy], Awaitable[T]], actor_type: str = ACTOR_TYPE
-) -> T:
-    """Run one actor call and turn each way it can fail into a clear HTTP error."""
-    try:
-        return await call(chat_agent(actor_id, actor_type))
-    except aiohttp.ClientConnectionError as err:
-        raise HTTPException(
-            503,
-            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
-            "`uv run daprlab up <step>` starts it with the app",
-        ) from err
-    except TimeoutError as err:
-        waited = f"{actor_type} {actor_id} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
-        status = await placement_status()
-        if status != "placement: connected":
-            # Without placement, daprd holds actor calls until it is back.
-            raise HTTPException(
-                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
-            ) from err
-        raise HTTPException(504, waited) from err
-    except DaprInternalError as err:
-        code, message = actor_error_details(err)
-        if "TimeoutError" in message:
-            # The actor itself gave up waiting on another actor (see step 03).
-            raise HTTPException(504, f"{actor_type} {actor_id} timed out: {message}") from err
-        if "did not find address for actor" in message:
-            raise HTTPException(
-                503,
-                f"no host for {actor_type} {actor_id}: is the placement service running and "
-                f"the actor state store configured? ({message})",
-            ) from err
-        raise HTTPException(500, f"{actor_type} {actor_id} failed: {code}: {message}") from err
-
-
-# ---- routes -----------------------------------------------------------------------------------
-@app.post("/chat/{actor_id}", response_model=ChatReply)
-async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
-    reply = await call_actor(actor_id, lambda agent: agent.ProcessMessage(message.model_dump()))
-    return ChatReply(actor_id=actor_id, reply=Message(**reply))
-
-
-@app.get("/chat/{actor_id}/history", response_model=History)
-async def history(actor_id: ActorIdParam) -> History:
-    messages = await call_actor(actor_id, lambda agent: agent.GetConversationHistory())
-    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
-
-
-# >>> feature: 04_runtime_config
-@app.post("/quick-chat/{actor_id}", response_model=ChatReply)
-async def quick_chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
-    reply = await call_actor(
-        actor_id, lambda agent: agent.ProcessMessage(message.model_dump()), QUICK_ACTOR_TYPE
-    )
-    return ChatReply(actor_id=actor_id, reply=Message(**reply))
-
-
-@app.get("/quick-chat/{actor_id}/history", response_model=History)
-async def quick_history(actor_id: ActorIdParam) -> History:
-    messages = await call_actor(
-        actor_id, lambda agent: agent.GetConversationHistory(), QUICK_ACTOR_TYPE
-    )
-    return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
-
-
-def sidecar_metadata_problem(reason: str) -> str:
-    """The 503 detail of /runtime/actors: what went wrong and how to fix it."""
-    return (
-        f"cannot read the Dapr sidecar's metadata at {SIDECAR_URL}/v1.0/metadata ({reason}): "
-        "is daprd running? `uv run daprlab up 04_runtime_config` starts it with the app"
-    )
-
-
-@app.get("/runtime/actors")
-async def active_actors() -> dict[str, int]:
-    """Active actors per type, as the sidecar counts them (GET /v1.0/metadata)."""
-    try:
-        async with aiohttp.ClientSession() as session:
-            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
-            async with session.get(f"{SIDECAR_URL}/v1.0/metadata", timeout=timeout) as resp:
-                resp.raise_for_status()  # an error page must not read as "no active actors"
-                metadata = await resp.json()
-    except TimeoutError as err:
-        reason = f"no answer within {SIDECAR_CHECK_TIMEOUT_SECONDS}s"
-        raise HTTPException(503, sidecar_metadata_problem(reason)) from err
-    except (aiohttp.ClientError, ValueError) as err:
-        raise HTTPException(503, sidecar_metadata_problem(str(err))) from err
-    counts = {actor_type: 0 for actor_type in (ACTOR_TYPE, QUICK_ACTOR_TYPE)}
-    for entry in metadata.get("actorRuntime", {}).get("activeActors", []):
-        counts[entry["type"]] = int(entry.get("count", 0))  # a zero count is left out
-    return counts
-
-
-# <<< feature

@@ -1,6 +1,6 @@
 """`daprlab`: provision the Dapr runtime and run one step of the lab locally.
 
-daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app, with logs
+daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
 daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
 daprlab where alice            # which replica hosts an actor (with `up --replicas N`)
 daprlab runtime                # find or build the pinned daprd/placement/scheduler
@@ -19,11 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import control, netcheck, paths
+from daprlab import control, logfilter, netcheck, paths
 from daprlab.runtime import RuntimeMissing, ensure_runtime
 from daprlab.stack import (
     ControlPorts,
     InstancePorts,
+    LineSink,
     ManagedProcess,
     Stack,
     StackConfig,
@@ -33,6 +34,7 @@ from daprlab.versions import pins
 
 NAME_WIDTH = 10
 EXIT_INTERRUPTED = 130
+DEAD_PROCESS_LINES = 10
 EXIT_USAGE = 2
 # Each replica is a daprd and a Python app: more than this does not fit a laptop's demo.
 MAX_REPLICAS = 5
@@ -50,6 +52,18 @@ def say(line: str) -> None:
 def print_line(name: str, line: str) -> None:
     with _print_lock:
         print(f"{name:<{NAME_WIDTH}}| {line}", flush=True)
+
+
+def screen(verbose: bool) -> LineSink:
+    """Every line (--verbose), or those of the quiet default view (see daprlab.logfilter)."""
+    if verbose:
+        return print_line
+
+    def print_shown(name: str, line: str) -> None:
+        if logfilter.shown_by_default(name, line):
+            print_line(name, line)
+
+    return print_shown
 
 
 def cmd_runtime(_args: argparse.Namespace) -> int:
@@ -133,7 +147,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         namespaces=args.namespaces,
         store_per_namespace=args.store_per_namespace,
     )
-    stack = Stack(config, runtime, print_line)
+    stack = Stack(config, runtime, screen(args.verbose))
     runner = control.Runner(stack, say)
     try:
         runner.claim()  # refuses a second runner; stops an earlier run's leftovers
@@ -150,10 +164,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             say(f"       {which}sidecar    {inst.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
+        say(f"       logs       {stack.log_dir}/ (every line of every process, one file each)")
         say("press Ctrl-C to stop everything (`daprlab fault` and `where` work meanwhile)")
         dead: ManagedProcess = runner.watch()
         say(f"{dead.name} {dead.exit_reason()}; stopping the rest. Its last lines:")
-        for line in list(dead.lines)[-10:]:
+        dead.drain()
+        # Printed whatever the quiet view hid: they say why it died.
+        for line in list(dead.lines)[-DEAD_PROCESS_LINES:]:
             print_line(dead.name, line)
         return 1
     except Interrupted as why:
@@ -183,7 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir",
         type=Path,
         default=control.default_state_dir(),
-        help="where Redis and the scheduler keep their data (default: .lab/ in the repo)",
+        help="where Redis and the scheduler keep their data, and the logs (default: .lab/)",
+    )
+    up.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print every line of every process (default: warnings, app lines and readiness)",
     )
     up.add_argument(
         "--replicas",

@@ -14,10 +14,11 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daprlab import lifeline, netcheck
+from daprlab import lifeline, netcheck, scheduler_flags
 from daprlab.paths import step_dir
 from daprlab.resources import resources_dir
 from daprlab.runtime import Runtime
@@ -29,9 +30,14 @@ APP_ID = "chat-agent"
 LOOPBACK = netcheck.LOOPBACK
 LOG_LINES_KEPT = 2000
 STOP_GRACE_SECONDS = 10
+# After a process died: how long to wait for the rest of its output (a child may hold the pipe).
+OUTPUT_DRAIN_SECONDS = 2
 STARTUP_TIMEOUT_SECONDS = 60
 SIDECAR_READY_TIMEOUT_SECONDS = 60
 PLACEMENT_TABLE_LOG = "Placement tables updated"
+RUNNER = "daprlab"  # the name the stack's own lines carry
+LOG_DIR_NAME = "logs"
+LOG_SUFFIX = ".log"
 DAPR_BINARY_FIX = "run `uv run daprlab runtime` to find or build the Dapr binaries"
 DEFAULT_START_FIX = "check that it is installed and executable"
 
@@ -92,7 +98,10 @@ class InstancePorts:
 
 
 class ManagedProcess:
-    """A child process in its own process group, its output read line by line."""
+    """A child process in its own process group, its output read line by line.
+
+    With a `log_file`, every line is also appended to it (and flushed, for `tail -f`).
+    """
 
     def __init__(
         self,
@@ -102,10 +111,12 @@ class ManagedProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         start_fix: str = DEFAULT_START_FIX,
+        log_file: Path | None = None,
     ) -> None:
         self.name = name
         self.argv = argv
         self.start_fix = start_fix
+        self.log_file = log_file
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
@@ -138,12 +149,24 @@ class ManagedProcess:
 
     def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        for raw in self._proc.stdout:
-            line = raw.rstrip("\n")
-            with self._lines_lock:
-                self.lines.append(line)
-                self._lines_read += 1
-            self._sink(self.name, line)
+        with ExitStack() as closing:
+            log = None
+            if self.log_file is not None:
+                log = closing.enter_context(self.log_file.open("a", encoding="utf-8"))
+            for raw in self._proc.stdout:
+                line = raw.rstrip("\n")
+                if log is not None:
+                    log.write(line + "\n")
+                    log.flush()
+                with self._lines_lock:
+                    self.lines.append(line)
+                    self._lines_read += 1
+                self._sink(self.name, line)
+
+    def drain(self, timeout: float = OUTPUT_DRAIN_SECONDS) -> None:
+        """Wait (at most `timeout`) until the output of an exited process is all read."""
+        if self._reader is not None:
+            self._reader.join(timeout=timeout)
 
     def mark(self) -> int:
         """A position in the output, for `lines_since`."""
@@ -258,6 +281,8 @@ class Stack:
         ]
         # Called with each process just started (the runner records its pid).
         self.on_spawn: Callable[[ManagedProcess], None] = lambda _proc: None
+        # The full output of every process, one file each (daprd.log, app-2.log, ...).
+        self.log_dir = config.state_dir / LOG_DIR_NAME
 
     # ---- what tests and the runner look at -------------------------------------------------
     @property
@@ -284,6 +309,10 @@ class Stack:
 
     # ---- start and stop --------------------------------------------------------------------
     def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Each start begins new log files; the restarts of one stack append to them.
+        for old in self.log_dir.glob(f"*{LOG_SUFFIX}"):
+            old.unlink()
         try:
             self.start_redis()
             self.start_placement()
@@ -305,13 +334,19 @@ class Stack:
     ) -> ManagedProcess:
         dapr_binary = Path(argv[0]).parent == self.runtime.bin_dir
         fix = DAPR_BINARY_FIX if dapr_binary else DEFAULT_START_FIX
-        proc = ManagedProcess(name, argv, self.sink, env=env, cwd=cwd, start_fix=fix)
+        log_file = self.log_dir / f"{name}{LOG_SUFFIX}"
+        proc = ManagedProcess(
+            name, argv, self.sink, env=env, cwd=cwd, start_fix=fix, log_file=log_file
+        )
         proc.start()
         assert proc.pid is not None
         self.started.append((name, proc.pid))
         self.on_spawn(proc)
-        self.sink("daprlab", f"started {name} (pid {proc.pid})")
         return proc
+
+    def _ready(self, proc: ManagedProcess, where: str) -> None:
+        """The one line per process: it serves, with its pid and where."""
+        self.sink(RUNNER, f"{proc.name} ready (pid {proc.pid}): {where}")
 
     def _wait(
         self, procs: list[ManagedProcess], check: Callable[[], object], what: str, timeout: float
@@ -332,7 +367,8 @@ class Stack:
             )
             names = " and ".join(proc.name for proc in procs)
             raise StackError(
-                f"{names} not ready: {err}; is something else slowing it down?{tails}"
+                f"{names} not ready: {err}; is something else slowing it down? "
+                f"Full logs in {self.log_dir}{tails}"
             ) from err
 
     def _require_free(self, name: str, ports: dict[str, int]) -> None:
@@ -349,17 +385,21 @@ class Stack:
         argv: list[str],
         ready: Callable[[], object],
         what: str,
+        where: str,
         cwd: Path | None = None,
     ) -> None:
         """Start one control-plane process and wait until `ready()` says it serves."""
         self.control[name] = proc = self._spawn(name, argv, cwd=cwd)
         self._wait([proc], ready, what, STARTUP_TIMEOUT_SECONDS)
+        self._ready(proc, where)
 
     def start_redis(self) -> None:
         port = self.config.control_ports.redis
         if netcheck.port_in_use(port):
             if self.config.reuse_redis and netcheck.redis_ping(port):
-                self.sink("redis", f"using the Redis already listening on {LOOPBACK}:{port}")
+                self.sink(
+                    RUNNER, f"redis ready: using the Redis already listening on {LOOPBACK}:{port}"
+                )
                 return
             raise StackError(
                 f"port {port} (redis) is in use by something that is not a usable Redis: "
@@ -376,7 +416,13 @@ class Stack:
         data.mkdir(parents=True, exist_ok=True)
         argv = [server, "--bind", LOOPBACK, "--port", str(port), "--dir", str(data)]
         argv += ["--save", "1 1", "--appendonly", "no", "--protected-mode", "yes"]
-        self._start_control("redis", argv, lambda: netcheck.redis_ping(port), f"Redis on {port}")
+        self._start_control(
+            "redis",
+            argv,
+            lambda: netcheck.redis_ping(port),
+            f"Redis on {port}",
+            f"{LOOPBACK}:{port}",
+        )
 
     def start_placement(self) -> None:
         ports = self.config.control_ports
@@ -400,7 +446,13 @@ class Stack:
             "--log-level", self.config.log_level,
         ]  # fmt: skip
         url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
-        self._start_control("placement", argv, lambda: netcheck.http_status(url) == 200, url)
+        self._start_control(
+            "placement",
+            argv,
+            lambda: netcheck.http_status(url) == 200,
+            url,
+            f"{LOOPBACK}:{ports.placement}",
+        )
 
     def start_scheduler(self) -> None:
         ports = self.config.control_ports
@@ -416,22 +468,35 @@ class Stack:
         # A persistent data dir: reminders and jobs survive a scheduler restart.
         data = self.config.state_dir / "scheduler"
         data.mkdir(parents=True, exist_ok=True)
+        url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
+        self._start_control(
+            "scheduler",
+            self.scheduler_argv(data),
+            lambda: netcheck.http_status(url) == 200,
+            url,
+            f"{LOOPBACK}:{ports.scheduler}",
+            cwd=data,
+        )
+
+    def scheduler_argv(self, data: Path) -> list[str]:
+        """The scheduler's command line, with the etcd flags of the runtime's release."""
+        ports = self.config.control_ports
         node = "dapr-scheduler-server-0"
-        argv = [
+        return [
             self.runtime.path("scheduler"),
             "--port", str(ports.scheduler),
             "--listen-address", LOOPBACK,
             "--healthz-port", str(ports.scheduler_health),
             "--enable-metrics=false",
             "--etcd-data-dir", str(data),
-            "--initial-cluster", f"{node}=http://localhost:{ports.scheduler_etcd_peer}",
-            "--etcd-client-ports", f"{node}={ports.scheduler_etcd_client}",
+            *scheduler_flags.etcd_args(
+                self.runtime.version,
+                node,
+                peer_url=f"http://localhost:{ports.scheduler_etcd_peer}",
+                client_port=ports.scheduler_etcd_client,
+            ),
             "--log-level", self.config.log_level,
         ]  # fmt: skip
-        url = f"http://{LOOPBACK}:{ports.scheduler_health}/healthz"
-        self._start_control(
-            "scheduler", argv, lambda: netcheck.http_status(url) == 200, url, cwd=data
-        )
 
     def daprd_argv(self, inst: Instance) -> list[str]:
         ports, control = inst.ports, self.config.control_ports
@@ -514,6 +579,8 @@ class Stack:
             "the app's /healthz",
             STARTUP_TIMEOUT_SECONDS,
         )
+        assert inst.app is not None
+        self._ready(inst.app, inst.app_url)
         dapr_health = f"{inst.dapr_url}/v1.0/healthz"
         self._wait(
             procs,
@@ -531,6 +598,7 @@ class Stack:
             "daprd's first placement table",
             SIDECAR_READY_TIMEOUT_SECONDS,
         )
+        self._ready(daprd, f"{inst.dapr_url}, with its first placement table")
 
     def stop_instance(self, inst: Instance) -> None:
         for proc in (inst.app, inst.daprd):

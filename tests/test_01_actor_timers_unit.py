@@ -19,7 +19,7 @@ def step():
 
 def test_last_tick_with_the_defaults(step) -> None:
     # Period 5 s, TTL 60 s: first tick on the whole second 105, then 11 more, 5 s apart.
-    assert step.last_tick_at(100.4) == 160
+    assert step.last_tick_time(100.4) == 160
 
 
 def test_last_tick_when_the_ttl_is_no_multiple_of_the_period(step, monkeypatch) -> None:
@@ -27,7 +27,7 @@ def test_last_tick_when_the_ttl_is_no_multiple_of_the_period(step, monkeypatch) 
     # 34.08; a TTL counted from the registration would have allowed only the first.
     monkeypatch.setattr(step, "TIMER_PERIOD", timedelta(seconds=4))
     monkeypatch.setattr(step, "TIMER_TTL", timedelta(seconds=6))
-    assert step.last_tick_at(34.08) == 42
+    assert step.last_tick_time(34.08) == 42
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])

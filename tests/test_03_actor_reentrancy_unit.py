@@ -1,11 +1,10 @@
-"""Step 03 without a runtime: the config daprd is given, the follow-up, and error unwrapping."""
+"""Step 03 without a runtime: the config daprd is given, the settings route and the follow-up."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from dapr.clients.exceptions import DaprInternalError
 from fastapi.testclient import TestClient
 
 from tests.steps import load_step
@@ -65,28 +64,3 @@ def test_follow_up_quotes_the_previous_user_message(step) -> None:
         {"role": "assistant", "content": "You said: 5s (follow-up: this is your first message)"},
     ]
     assert step.compose_follow_up(history) == "earlier you said: 5s"
-
-
-def test_actor_error_unwraps_what_daprd_wrapped(step) -> None:
-    inner = {"message": "maximum stack depth exceeded", "errorCode": "ERR_X", "raw": None}
-    wrapped = DaprInternalError(
-        "error invoke actor method: error from actor service: " + json.dumps(inner),
-        "ERR_ACTOR_INVOKE_METHOD",
-        raw_response_bytes=b"{}",
-    )
-    err = step.actor_error(wrapped, "FollowUpAgent a could not call back")
-    assert err.as_dict() == {
-        "message": "FollowUpAgent a could not call back: maximum stack depth exceeded",
-        "errorCode": "ERR_X",
-        "raw_response_bytes": None,  # JSON-encodable, unlike the SDK's own error
-    }
-
-
-@pytest.mark.parametrize(
-    "message",
-    ["connection refused", "error invoke actor method: error from actor service: not json"],
-)
-def test_actor_error_keeps_other_messages(step, message: str) -> None:
-    err = step.actor_error(DaprInternalError(message, "ERR_Y"), "context")
-    assert err.as_dict()["message"] == f"context: {message}"
-    assert err.as_dict()["errorCode"] == "ERR_Y"

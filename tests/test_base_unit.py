@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from dapr.clients.exceptions import DaprInternalError
 from dapr.serializers import DefaultJSONSerializer
 from fastapi.testclient import TestClient
 
@@ -105,3 +107,36 @@ def test_a_bad_setting_stops_the_app_with_one_line(
 def test_settings_are_read_as_whole_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HISTORY_MAX_PAIRS", " 3 ")
     assert load_step("01_actor_timers").HISTORY_MAX_PAIRS == 3
+
+
+def daprd_wrapped(message: str, code: str) -> DaprInternalError:
+    """An actor method's failure as daprd hands it on: its JSON body behind daprd's prefix."""
+    inner = {"message": message, "errorCode": code, "raw": None}
+    return DaprInternalError(
+        "error invoke actor method: error from actor service: " + json.dumps(inner),
+        "ERR_ACTOR_INVOKE_METHOD",
+        raw_response_bytes=b"{}",
+    )
+
+
+def test_unwrap_actor_error_takes_off_what_daprd_wrapped(step) -> None:
+    wrapped = daprd_wrapped("maximum stack depth exceeded", "ERR_X")
+    assert step.unwrap_actor_error(wrapped) == ("ERR_X", "maximum stack depth exceeded")
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["connection refused", "error invoke actor method: error from actor service: not json"],
+)
+def test_unwrap_actor_error_keeps_other_messages(step, message: str) -> None:
+    assert step.unwrap_actor_error(DaprInternalError(message, "ERR_Y")) == ("ERR_Y", message)
+
+
+def test_a_failed_state_call_is_raised_anew_and_encodable(step) -> None:
+    with pytest.raises(DaprInternalError) as raised, step.state_store_errors():
+        raise daprd_wrapped("connection refused", "ERR_STATE_GET")
+    assert raised.value.as_dict() == {
+        "message": "the actor state store failed: connection refused",
+        "errorCode": "ERR_STATE_GET",
+        "raw_response_bytes": None,  # JSON-encodable, unlike the SDK's own error
+    }

@@ -396,6 +396,7 @@ def test_readme_covers_the_learners_path() -> None:
     text = kubernetes_section()
     for needed in [
         "tilt args -- --step",
+        "plain `tilt up` runs the first step, `01_actor_timers`",
         "curl -s localhost:3500/v1.0/metadata",
         "redis-cli KEYS '*'",
         "tilt down --delete-namespaces",

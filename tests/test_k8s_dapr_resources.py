@@ -32,7 +32,7 @@ GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 GO_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 ACTOR_TYPES = ("ChatAgent", "FollowUpAgent")
 MIN_ACTOR_TIMEOUT_SECONDS = 30
-APP_TIMEOUT_DEFAULT = re.compile(r'"ACTOR_CALL_TIMEOUT_SECONDS",\s*"(\d+)"')
+APP_TIMEOUT_DEFAULT = re.compile(r'env_int\("ACTOR_CALL_TIMEOUT_SECONDS",\s*(\d+)\)')
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +227,7 @@ def test_actor_timeouts_never_preempt_the_app(resiliency: dict[str, Any]) -> Non
         for step in valid_steps()
         for m in APP_TIMEOUT_DEFAULT.finditer((REPO_ROOT / step / "main.py").read_text())
     ]
+    assert len(app_defaults) == len(valid_steps()), "a default not found"
     floor = max([MIN_ACTOR_TIMEOUT_SECONDS, *app_defaults])
     for actor_type in ACTOR_TYPES:
         policy = resiliency["spec"]["targets"]["actors"][actor_type]

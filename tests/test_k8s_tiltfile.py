@@ -171,9 +171,8 @@ def test_pins_are_read_from_pyproject(step_run: tuple[str, TiltRun]) -> None:
 
 @pytest.mark.parametrize("bad", ["", "nope", "01_actor_timer", "../01_actor_timers", "tests"])
 def test_unknown_step_fails_listing_the_valid_ones(bad: str) -> None:
-    args = {"step": bad} if bad else {}
     with pytest.raises(TiltfileFailed) as failure:
-        evaluate_tiltfile(args)
+        evaluate_tiltfile({"step": bad})
     message = str(failure.value)
     assert "unknown step" in message
     for step in STEPS:
@@ -215,6 +214,33 @@ def test_options_left_out_fall_back_to_their_defaults() -> None:
     assert {o["metadata"]["name"] for o in run.objects("Namespace")} == {DEFAULT_NAMESPACE}
 
 
+# ---- plain `tilt up`, as the course says it: the first step, and how to pick another ---------
+
+
+@pytest.mark.parametrize("options", [{}, {"namespace": "lab-two", "replicas": "2"}])
+def test_tilt_up_without_a_step_runs_the_first_step(options: dict[str, str]) -> None:
+    run = evaluate_tiltfile(options)
+    assert lab_step(run) == STEPS[0]
+    first = evaluate_tiltfile({"step": STEPS[0], **options})
+    assert run.k8s_objects == first.k8s_objects
+    (build,) = run.docker_builds
+    assert build["live_update"] == [{"sync": f"./{STEPS[0]}", "to": f"/app/{STEPS[0]}"}]
+
+
+def test_tilt_up_without_a_step_says_how_to_pick_another() -> None:
+    (hint,) = [line for line in evaluate_tiltfile({}).printed if "no --step given" in line]
+    assert f"running the first step, {STEPS[0]}" in hint
+    assert "`tilt args -- --step NAME`" in hint
+    for step in STEPS:
+        assert step in hint
+
+
+def test_a_chosen_step_gets_no_hint() -> None:
+    for step in STEPS:
+        printed = evaluate_tiltfile({"step": step}).printed
+        assert not [line for line in printed if "no --step given" in line], step
+
+
 # ---- tilt down: the same objects as tilt up, with no step given ------------------------------
 
 
@@ -224,6 +250,7 @@ def test_options_left_out_fall_back_to_their_defaults() -> None:
 def test_tilt_down_needs_no_step_and_finds_what_up_applied(options: dict[str, str]) -> None:
     down = evaluate_tiltfile(options, subcommand="down")
     assert down.object_ids()
+    assert not [line for line in down.printed if "no --step given" in line]
     for step in STEPS:
         up = evaluate_tiltfile({"step": step, **options})
         assert down.object_ids() == up.object_ids(), step

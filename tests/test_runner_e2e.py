@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,10 @@ pytestmark = pytest.mark.e2e
 STARTUP_SECONDS = 90
 SHUTDOWN_SECONDS = 30
 PROCESS_NAMES = ["redis", "placement", "scheduler", "daprd", "app"]
+SCREEN_LINES_TO_READY = 25
+# daprd checks the app's health every few seconds.
+IDLE_SECONDS = 30
+BANNER_END = r"daprlab\s*\| press Ctrl-C to stop everything"
 
 
 def assert_all_gone(stack: Stack) -> None:
@@ -60,28 +65,30 @@ class Runner:
         return next((m for line in list(self.lines) if (m := regex.search(line))), None)
 
     def children(self) -> dict[str, int]:
-        """The runner's child processes, by name, from its "started NAME (pid N)" lines."""
+        """The runner's child processes, by name, from its "NAME ready (pid N): ..." lines."""
         found = {}
         for line in list(self.lines):
-            if match := re.search(r"daprlab\s*\| started (\S+) \(pid (\d+)\)", line):
+            if match := re.search(r"daprlab\s*\| (\S+) ready \(pid (\d+)\)", line):
                 found[match.group(1)] = int(match.group(2))
         return found
 
 
-@pytest.fixture
-def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
+@contextmanager
+def run_up(state_dir: Path, *flags: str, step: str = "01_actor_timers") -> Iterator[Runner]:
+    """`daprlab up STEP --free-ports` in a subprocess, yielded once its ready banner is out."""
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "daprlab",
             "up",
-            "01_actor_timers",
+            step,
             "--free-ports",
             "--state-dir",
-            str(tmp_path),
+            str(state_dir),
+            *flags,
         ],
-        cwd=tmp_path,  # works from any current directory
+        cwd=state_dir,  # works from any current directory
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -93,7 +100,7 @@ def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
     reader.start()
     try:
         wait_for(
-            lambda: running.find(r"ready: API docs") or proc.poll() is not None,
+            lambda: running.find(BANNER_END) or proc.poll() is not None,
             STARTUP_SECONDS,
             "the runner",
         )
@@ -113,6 +120,12 @@ def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
         assert not hung, (
             f"the runner ignored SIGINT for {SHUTDOWN_SECONDS}s; killed it and its children"
         )
+
+
+@pytest.fixture
+def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
+    with run_up(tmp_path) as running:
+        yield running
 
 
 def kill_everything(runner: Runner) -> None:
@@ -151,6 +164,70 @@ def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
         )
 
 
+def log_folder(runner: Runner) -> Path:
+    """The folder the ready banner names for the full logs."""
+    named = runner.find(r"daprlab\s*\|\s+logs\s+(\S+)/ ")
+    assert named, "the ready banner names no log folder"
+    return Path(named.group(1))
+
+
+def screen_lines(runner: Runner, process: str) -> list[str]:
+    return [line for line in list(runner.lines) if re.match(rf"{process}\s*\| ", line)]
+
+
+def test_default_view_is_short_quiet_and_names_the_full_logs(runner: Runner) -> None:
+    banner_end = next(i for i, line in enumerate(runner.lines) if re.search(BANNER_END, line))
+    on_screen = banner_end + 1
+    assert on_screen <= SCREEN_LINES_TO_READY, "\n".join(runner.lines)
+    print(f"lines on screen to the end of the ready banner: {on_screen}")
+    # One line per process once it serves.
+    ready = [re.search(r"daprlab\s*\| (\S+) ready \(pid", line) for line in runner.lines]
+    assert sorted(m.group(1) for m in ready if m) == sorted(PROCESS_NAMES)
+
+    logs = log_folder(runner)
+    assert sorted(path.stem for path in logs.glob("*.log")) == sorted(PROCESS_NAMES)
+    daprd_log = (logs / "daprd.log").read_text().splitlines()
+    info = [line for line in daprd_log if "level=info" in line]
+    assert len(info) > len(screen_lines(runner, "daprd")), "the file holds what the screen hides"
+    assert [line for line in screen_lines(runner, "daprd") if "level=info" in line] == [
+        f"daprd     | {line}" for line in info if "Actor runtime started" in line
+    ]
+    assert any(
+        '"level":"info"' in line for line in (logs / "scheduler.log").read_text().splitlines()
+    )
+    assert not screen_lines(runner, "scheduler"), "the scheduler's start warnings are expected ones"
+
+    # Idle: daprd's health checks of the app keep coming (in the app's log file), the screen
+    # stays as it was at the banner.
+    app_log = logs / "app.log"
+
+    def health_checks() -> int:
+        return app_log.read_text().count('"GET /healthz HTTP/1.1"')
+
+    at_banner = health_checks()
+    wait_for(
+        lambda: health_checks() >= at_banner + 2, IDLE_SECONDS, "two more health checks of the app"
+    )
+    assert runner.lines[on_screen:] == []
+    assert not [line for line in runner.lines if "/healthz" in line]
+
+
+def test_verbose_shows_every_line(tmp_path: Path, dapr_runtime: Runtime) -> None:
+    with run_up(tmp_path, "--verbose") as runner:
+        daprd = screen_lines(runner, "daprd")
+        assert len([line for line in daprd if "level=info" in line]) > 5
+        assert any('"level":"info"' in line for line in screen_lines(runner, "scheduler"))
+        assert any("mTLS is disabled" in line for line in screen_lines(runner, "placement"))
+        wait_for(
+            lambda: runner.find(r'app\s*\| .*"GET /healthz HTTP/1.1"'),
+            IDLE_SECONDS,
+            "a health-check access line",
+        )
+        # The same lines go to the files as to the screen.
+        file_lines = (log_folder(runner) / "daprd.log").read_text().splitlines()
+        assert daprd == [f"daprd     | {line}" for line in file_lines][: len(daprd)]
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_stop_it_like_ctrl_c(
     runner: Runner, stop_signal: signal.Signals
@@ -183,6 +260,10 @@ def test_killing_one_process_stops_the_rest_and_names_it(runner: Runner, victim:
         lambda: runner.find(r"daprlab\s*\| stopped"), SHUTDOWN_SECONDS, "the runner's last line"
     )
     assert runner.find(rf"daprlab\s*\| {victim} killed by signal SIGKILL; stopping the rest")
+    # Its last lines are on screen, whatever the quiet view hid before.
+    said = next(i for i, line in enumerate(runner.lines) if "stopping the rest" in line)
+    last = (log_folder(runner) / f"{victim}.log").read_text().splitlines()[-1]
+    assert f"{victim:<10}| {last}" in runner.lines[said:]
     for pid in children.values():
         wait_for(
             lambda pid=pid: process_gone(pid),
@@ -285,7 +366,10 @@ def test_reused_redis_is_used_and_left_running(
     finally:
         stack.stop()
 
-    assert f"redis| using the Redis already listening on {LOOPBACK}:{own_redis}" in lines
+    assert (
+        f"daprlab| redis ready: using the Redis already listening on {LOOPBACK}:{own_redis}"
+        in lines
+    )
     assert "redis" not in [name for name, _ in stack.started]
     assert "redis" not in stack.control
     assert_all_gone(stack)
