@@ -111,9 +111,8 @@ class Command:
     command: str
     expected: str | None = None
     later: list[str] = field(default_factory=list)
-    # Which outputs are ```text varies blocks, their numbers compared as placeholders.
-    expected_varies: bool = False
-    later_varies: list[bool] = field(default_factory=list)
+    # The outputs that are ```text varies blocks: their numbers are compared as placeholders.
+    varies: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -211,12 +210,12 @@ def walkthrough(text: str, level: int = 2) -> list[Start | Command]:
                 last = steps[-1] if steps else None
                 if not isinstance(last, Command):
                     raise ValueError(f"an output with no command before it: {output}")
-                varies = block.info == VARIES
+                if block.info == VARIES:
+                    last.varies.add(output)
                 if right_after and last.expected is None and not last.later:
-                    last.expected, last.expected_varies = output, varies
+                    last.expected = output
                 else:
                     last.later.append(output)
-                    last.later_varies.append(varies)
     return steps
 
 
