@@ -24,7 +24,7 @@ import pytest
 from daprlab.control import STATE_DIR_ENV
 from daprlab.paths import REPO_ROOT
 from daprlab.runtime import Runtime
-from daprlab.stack import process_gone
+from daprlab.stack import LOG_DIR_NAME, LOG_SUFFIX, process_gone
 from daprlab.wait import wait_for
 from tests import readme_check, walkthrough
 
@@ -39,8 +39,7 @@ LOG_TIMEOUT_SECONDS = 15
 GUIDE_APP_PORT, GUIDE_SIDECAR_PORT = 8000, 3500
 APP_PORTS = re.compile(r"API docs\s+http://127\.0\.0\.1:(\d+)/docs")
 SIDECAR_PORTS = re.compile(r"sidecar\s+http://127\.0\.0\.1:(\d+)/v1\.0/metadata")
-STARTED = re.compile(r"^daprlab\s*\| started (\S+) \(pid (\d+)\)")
-LOG_LINE = re.compile(r"^(\S+)\s*\| (.*)$")
+READY = re.compile(r"^daprlab\s*\| (\S+) ready \(pid (\d+)\)")
 
 
 def slug(title: str) -> str:
@@ -52,7 +51,10 @@ class Run:
     """One `daprlab up` in the first terminal, and everything it printed."""
 
     proc: subprocess.Popen[str]
+    log_dir: Path
     lines: list[str] = field(default_factory=list)
+    # Each process's log file as it was when the run stopped (the next run starts new ones).
+    kept_logs: dict[str, list[str]] = field(default_factory=dict)
 
     def read(self) -> None:
         assert self.proc.stdout is not None
@@ -60,14 +62,19 @@ class Run:
             self.lines.append(line.rstrip("\n"))
 
     def logs(self, process: str) -> list[str]:
-        return [
-            m.group(2)
-            for line in list(self.lines)
-            if (m := LOG_LINE.match(line)) and m[1] == process
-        ]
+        if process in self.kept_logs:
+            return self.kept_logs[process]
+        log_file = self.log_dir / f"{process}{LOG_SUFFIX}"
+        return log_file.read_text().splitlines() if log_file.is_file() else []
+
+    def keep_logs(self) -> None:
+        for log_file in self.log_dir.glob(f"*{LOG_SUFFIX}"):
+            process = log_file.name.removesuffix(LOG_SUFFIX)
+            self.kept_logs[process] = log_file.read_text().splitlines()
 
     def children(self) -> list[int]:
-        return [int(m.group(2)) for line in list(self.lines) if (m := STARTED.match(line))]
+        """Every process it started, from its "NAME ready (pid N)" lines."""
+        return [int(m.group(2)) for line in list(self.lines) if (m := READY.match(line))]
 
 
 @dataclass
@@ -94,7 +101,7 @@ class Terminals:
             text=True,
             start_new_session=True,  # a Ctrl-C meant for pytest does not reach it
         )
-        run = Run(proc)
+        run = Run(proc, self.state_dir / LOG_DIR_NAME)
         self.runs.append(run)
         threading.Thread(target=run.read, daemon=True).start()
         wait_for(
@@ -140,6 +147,8 @@ class Terminals:
         finally:
             if run.proc.poll() is None:
                 os.killpg(run.proc.pid, signal.SIGKILL)
+        run.keep_logs()
+        assert run.children(), "\n".join(run.lines)
         for pid in run.children():
             wait_for(lambda pid=pid: process_gone(pid), SHUTDOWN_SECONDS, f"pid {pid} to exit")
 
