@@ -74,7 +74,12 @@ class Runner:
 
 
 @contextmanager
-def run_up(state_dir: Path, *flags: str, step: str = "01_actor_timers") -> Iterator[Runner]:
+def run_up(
+    state_dir: Path,
+    *flags: str,
+    step: str = "01_actor_timers",
+    env: dict[str, str] | None = None,
+) -> Iterator[Runner]:
     """`daprlab up STEP --free-ports` in a subprocess, yielded once its ready banner is out."""
     proc = subprocess.Popen(
         [
@@ -92,7 +97,7 @@ def run_up(state_dir: Path, *flags: str, step: str = "01_actor_timers") -> Itera
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
         start_new_session=True,  # a Ctrl-C meant for pytest does not reach it
     )
     running = Runner(proc)
