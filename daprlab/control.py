@@ -327,7 +327,8 @@ class Runner:
             return self._start(name, targets)
         procs = [self._running(target) for target in targets]
         for target in targets:
-            self.paused.pop(target, None)
+            if target in self.paused:  # a frozen process would not act on SIGTERM
+                self._resume(target)
         self.down.update(targets)
         if action == "stop":
             for proc in procs:

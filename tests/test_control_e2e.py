@@ -185,3 +185,10 @@ def test_leftovers_of_a_runner_without_the_parent_death_signal_are_stopped(
         for name in ("placement", "scheduler", "daprd", "app"):
             assert f"{name} (pid " in stopped.group(1)
         assert all(process_gone(pid) for pid in leftovers)
+        # Ctrl-C while a control command has Redis frozen: the runner resumes it to stop it.
+        paused = daprlab(tmp_path, "fault", "pause", "redis", "100")
+        assert paused.returncode == 0, paused.stdout
+        second.proc.send_signal(signal.SIGINT)
+        assert second.proc.wait(timeout=SLACK_SECONDS) == 130
+    for pid in every_pid(second, tmp_path):
+        wait_for(lambda pid=pid: process_gone(pid), SLACK_SECONDS, f"pid {pid} to exit")

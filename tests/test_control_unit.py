@@ -96,8 +96,12 @@ def test_the_guides_where_counts_are_those_of_the_default_ports() -> None:
     assert f"30 ChatAgent actors: {counts(control.Ring.of([hosts[0], hosts[2]]))}\n" in text
 
 
-def test_the_guide_is_linked_from_the_root_readme() -> None:
+def test_the_guide_is_linked_from_the_root_readme_and_its_links_resolve() -> None:
     assert "(EXPERIMENTS.md)" in (REPO_ROOT / "README.md").read_text()
+    links = readme_check.relative_links(GUIDE, REPO_ROOT)
+    assert links
+    for target in links:
+        assert target.exists(), target
 
 
 def test_each_experiment_has_the_sections_of_a_step_readme() -> None:
