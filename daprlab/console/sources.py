@@ -1,0 +1,245 @@
+"""The console's reads: daprd's metadata and Prometheus metrics, Redis, and the processes.
+
+Each poll writes into ConsoleState; a failed read says which part failed and keeps the last
+values (the page greys them), and the next read that works clears it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from daprlab.console.state import ConsoleState
+
+logger = logging.getLogger(__name__)
+
+METADATA_INTERVAL_SECONDS = 0.5
+METRICS_INTERVAL_SECONDS = 1.0
+REDIS_INTERVAL_SECONDS = 1.0
+PROCESS_INTERVAL_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 1.0
+# The actor types the console always looks for, besides those the sidecar reports.
+KNOWN_ACTOR_TYPES = ("ChatAgent",)
+# The pinned runtime (1.14) keeps an actor type's reminders in one state-store hash (partitions 0).
+REMINDERS_KEY = "actors||{actor_type}"
+STATE_KEY = "{app_id}||{actor_type}||{actor_id}||{key}"
+STATE_KEYS = ("history", "history_expires_at")
+ACTOR_METRIC_PREFIX = "dapr_runtime_actor_"
+PROM_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
+PROM_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass
+class Targets:
+    """Where the console reads from; the same for the local runner and for Tilt's port-forwards."""
+
+    dapr_url: str
+    metrics_url: str | None
+    redis_host: str
+    redis_port: int
+    app_id: str
+    # Which processes are up: the runner knows its children; under Tilt, health checks answer.
+    processes: Callable[[], dict[str, bool]]
+
+
+def parse_time(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def reminder_due_at(record: dict[str, Any]) -> float | None:
+    """When a reminder daprd stored fires next: 1.14 keeps that time as `registeredTime`
+    (moved on after each fire, RFC 3339, whole seconds)."""
+    return parse_time(str(record.get("registeredTime", "")))
+
+
+def reminders_of(raw: bytes | None) -> list[dict[str, Any]]:
+    """The reminder records in the `data` field of `actors||<type>` (a JSON list, maybe empty)."""
+    if not raw:
+        return []
+    records = json.loads(raw)
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+
+def parse_metrics(text: str) -> dict[str, dict[str, float]]:
+    """daprd's actor metrics per actor type: {type: {metric name: sum over other labels}}."""
+    by_type: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        if not line.startswith(ACTOR_METRIC_PREFIX):
+            continue
+        found = PROM_SAMPLE.match(line)
+        if found is None:
+            continue
+        labels = dict(PROM_LABEL.findall(found["labels"] or ""))
+        actor_type = labels.get("actor_type")
+        name = found["name"].removeprefix(ACTOR_METRIC_PREFIX)
+        if not actor_type or name.endswith(("_bucket", "_sum")):
+            continue
+        try:
+            value = float(found["value"])
+        except ValueError:
+            continue
+        metrics = by_type.setdefault(actor_type, {})
+        metrics[name] = metrics.get(name, 0.0) + value
+    return by_type
+
+
+def describe(err: BaseException) -> str:
+    return str(err) or type(err).__name__
+
+
+class Poller:
+    """Runs every read on its own interval until stopped."""
+
+    def __init__(self, state: ConsoleState, targets: Targets) -> None:
+        self.state = state
+        self.targets = targets
+        self.redis = aioredis.Redis(
+            host=targets.redis_host,
+            port=targets.redis_port,
+            socket_timeout=READ_TIMEOUT_SECONDS,
+            socket_connect_timeout=READ_TIMEOUT_SECONDS,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=READ_TIMEOUT_SECONDS)
+        )
+        reads = [
+            (self.read_metadata, METADATA_INTERVAL_SECONDS),
+            (self.read_redis, REDIS_INTERVAL_SECONDS),
+            (self.read_processes, PROCESS_INTERVAL_SECONDS),
+        ]
+        if self.targets.metrics_url:
+            reads.append((self.read_metrics, METRICS_INTERVAL_SECONDS))
+        self._tasks = [asyncio.create_task(self._every(r, s)) for r, s in reads]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+        await self.redis.aclose()
+
+    async def _every(self, read: Callable[[], Any], seconds: float) -> None:
+        while True:
+            await read()
+            await asyncio.sleep(seconds)
+
+    async def _get(self, url: str) -> str:
+        assert self._http is not None
+        async with self._http.get(url) as resp:
+            resp.raise_for_status()  # an error page must not read as "no actors"
+            return await resp.text()
+
+    async def read_metadata(self) -> None:
+        url = f"{self.targets.dapr_url}/v1.0/metadata"
+        try:
+            metadata = json.loads(await self._get(url))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            self.state.set_source("sidecar", False, f"no answer from {url}: {describe(err)}")
+            return
+        runtime = metadata.get("actorRuntime", {})
+        counts = {
+            entry["type"]: int(entry.get("count", 0))  # protobuf JSON leaves out a zero count
+            for entry in runtime.get("activeActors", [])
+        }
+        self.state.set_metadata(
+            counts, str(metadata.get("runtimeVersion", "")), str(runtime.get("placement", ""))
+        )
+        self.state.set_source("sidecar", True)
+
+    async def read_metrics(self) -> None:
+        url = self.targets.metrics_url
+        assert url is not None
+        try:
+            text = await self._get(url)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            self.state.set_source("metrics", False, f"no answer from {url}: {describe(err)}")
+            return
+        self.state.set_metrics(parse_metrics(text))
+        self.state.set_source("metrics", True)
+
+    def actor_types(self) -> list[str]:
+        summary = self.state.summary()
+        return sorted(set(KNOWN_ACTOR_TYPES) | set(summary["active_counts"]))
+
+    async def read_redis(self) -> None:
+        where = f"Redis at {self.targets.redis_host}:{self.targets.redis_port}"
+        reminders: dict[tuple[str, str], float] = {}
+        try:
+            for actor_type in self.actor_types():
+                raw = await self.redis.hget(REMINDERS_KEY.format(actor_type=actor_type), "data")
+                for record in reminders_of(raw):
+                    due = reminder_due_at(record)
+                    if due is not None:
+                        reminders[(actor_type, str(record.get("actorID", "")))] = due
+        except (RedisError, OSError) as err:
+            self.state.set_source("redis", False, f"no answer from {where}: {describe(err)}")
+            return
+        except ValueError as err:
+            self.state.set_source("redis", False, f"unreadable reminders in {where}: {err}")
+            return
+        self.state.set_reminders(reminders)
+        self.state.set_source("redis", True)
+
+    async def read_processes(self) -> None:
+        self.state.set_processes(await asyncio.to_thread(self.targets.processes))
+
+    async def actor_state(self, actor_type: str, actor_id: str) -> dict[str, Any]:
+        """An actor's state as Redis holds it: its keys' `data` and the reminder records."""
+        keys: dict[str, Any] = {}
+        for key in STATE_KEYS:
+            name = STATE_KEY.format(
+                app_id=self.targets.app_id, actor_type=actor_type, actor_id=actor_id, key=key
+            )
+            raw = await self.redis.hget(name, "data")
+            if raw is not None or key == STATE_KEYS[0]:
+                keys[name] = None if raw is None else decode_value(raw)
+        reminders_key = REMINDERS_KEY.format(actor_type=actor_type)
+        records = [
+            record
+            for record in reminders_of(await self.redis.hget(reminders_key, "data"))
+            if record.get("actorID") == actor_id
+        ]
+        for record in records:
+            data = record.get("data")
+            if isinstance(data, str):
+                record["data_decoded"] = decode_base64(data)
+        return {
+            "actor": f"{actor_type} {actor_id}",
+            "keys": keys,
+            "reminders_key": reminders_key,
+            "reminders": records,
+        }
+
+
+def decode_value(raw: bytes) -> Any:
+    text = raw.decode(errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def decode_base64(data: str) -> str | None:
+    try:
+        return base64.b64decode(data, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
