@@ -24,8 +24,7 @@ import socket
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import httpx
 
 from daprlab import paths
 from daprlab.leftovers import (
+    RECORD_FILE,
     ProcessRecord,
     RunRecord,
     StateDirLock,
@@ -223,7 +223,7 @@ class Runner:
         if self.server is not None:
             self.server.close()
         if self.record is not None:
-            (self.state_dir / "runner.json").unlink(missing_ok=True)
+            (self.state_dir / RECORD_FILE).unlink(missing_ok=True)
         self.lock.release()
 
     # -- the watch loop --
@@ -257,7 +257,8 @@ class Runner:
             else:
                 raise ControlError(f"unknown request {request.command!r}")
             request.ok = True
-            self.say(f"control: {request.message.splitlines()[0]}")
+            summary = request.message.splitlines()  # `where --hosted-by` may find none
+            self.say(f"control: {summary[0] if summary else 'where: none'}")
         except (ControlError, StackError) as err:
             request.message = str(err)
             self.say(f"control refused: {request.message.splitlines()[0]}")
@@ -501,16 +502,6 @@ def check_pause(seconds: float | None) -> float:
             "a longer outage is `daprlab fault stop <name>`, later `daprlab fault start <name>`"
         )
     return seconds
-
-
-@contextmanager
-def running(stack: Stack, say: Callable[[str], None]) -> Iterator[Runner]:
-    runner = Runner(stack, say)
-    try:
-        runner.claim()
-        yield runner
-    finally:
-        runner.release()
 
 
 # ---- the client's side: `daprlab fault` and `daprlab where` -----------------------------------
