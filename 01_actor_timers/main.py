@@ -11,23 +11,20 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 import aiohttp
-from dapr.actor import (
-    Actor,
-    ActorId,
-    ActorInterface,
-    ActorProxy,
-    ActorProxyFactory,
-    ActorRuntime,
-    actormethod,
-)
+from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorRuntime, actormethod
+from dapr.actor.client.proxy import ActorFactoryBase
 from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor.runtime.context import ActorRuntimeContext
+from dapr.clients import DaprActorClientBase, DaprActorHttpClient
 from dapr.clients.exceptions import DaprInternalError
+from dapr.clients.http.client import DaprHttpClient
+from dapr.clients.http.conf import CONTENT_TYPE_HEADER, DAPR_API_TOKEN_HEADER
 from dapr.conf import settings
 from dapr.ext.fastapi import DaprActor
 from dapr.serializers import DefaultJSONSerializer
@@ -69,6 +66,8 @@ TIMER_NAME = "report-message-count"
 TIMER_PERIOD = timedelta(seconds=env_int("TIMER_PERIOD_SECONDS", 5))
 # The timer is bounded: without a TTL it would keep the actor from ever going idle.
 TIMER_TTL = timedelta(seconds=env_int("TIMER_TTL_SECONDS", 60))
+# Deactivation waits at most this long for daprd to stop the timer (it takes milliseconds).
+TIMER_STOP_TIMEOUT_SECONDS = 2
 # <<< feature
 
 
@@ -104,8 +103,8 @@ class History(BaseModel):
 class TimerStatus(BaseModel):
     running: bool = Field(
         description="this activation registered the timer or received a tick from it, and the "
-        "timer has ticks to come; a timer daprd kept from an earlier activation or app process "
-        "shows here from its next tick on"
+        "timer has ticks to come; a timer daprd kept from an earlier app process shows here "
+        "from its next tick on"
     )
     ticks_this_activation: int = Field(description="ticks received since the actor was activated")
     period_seconds: int
@@ -151,11 +150,14 @@ class ChatAgent(
         logger.info("%s %s activated", self.actor_type, self.id.id)
 
     async def _on_deactivate(self) -> None:
+        # >>> feature: 01_actor_timers
+        await self._stop_timer_on_deactivation()
+        # <<< feature
         logger.info("%s %s deactivated", self.actor_type, self.id.id)
 
     # >>> feature: 01_actor_timers
     async def _start_timer(self) -> None:
-        # The timer carries its own end: an activation that only receives its ticks learns it too.
+        # The timer carries its own end: a restarted app that only receives its ticks learns it too.
         timer_data = {"ends_at": last_tick_time(time.time())}
         # Registering the same name again replaces the timer, so each message extends the TTL.
         await self.register_timer(
@@ -179,6 +181,24 @@ class ChatAgent(
             "period_seconds": int(TIMER_PERIOD.total_seconds()),
             "seconds_left": seconds_left,
         }
+
+    async def _stop_timer_on_deactivation(self) -> None:
+        """Stop the timer with its activation, so that no tick comes after it on any release.
+
+        Left running, runtime 1.14 drops it at its next tick, or ticks it into an activation
+        that a call started before that tick; releases from 1.15 on re-activate the actor for it.
+        """
+        try:
+            async with asyncio.timeout(TIMER_STOP_TIMEOUT_SECONDS):
+                await self.unregister_timer(TIMER_NAME)
+        except (DaprInternalError, aiohttp.ClientError, TimeoutError) as err:
+            reason = str(err) or f"no answer within {TIMER_STOP_TIMEOUT_SECONDS}s"
+            # Deactivation goes on regardless: the timer then ends at its TTL at the latest.
+            logger.warning(
+                "timer not stopped on deactivation: %s %s: %s", self.actor_type, self.id.id, reason
+            )
+            return
+        logger.info("timer stopped on deactivation: %s %s", self.actor_type, self.id.id)
 
     async def stop_timer(self) -> dict:
         await self.unregister_timer(TIMER_NAME)
@@ -236,13 +256,14 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     ActorRuntime.set_actor_config(RUNTIME_CONFIG)
     # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
     RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
-    if await sidecar_ready():
-        await register_actors()
-        yield
-    else:
-        waiting = asyncio.create_task(register_when_sidecar_is_up())
-        yield
-        waiting.cancel()
+    async with sidecar_connections():  # one keep-alive pool for every call to daprd
+        if await sidecar_ready():
+            await register_actors()
+            yield
+        else:
+            waiting = asyncio.create_task(register_when_sidecar_is_up())
+            yield
+            waiting.cancel()
 
 
 app = FastAPI(title="ChatAgent", lifespan=lifespan)
@@ -311,6 +332,8 @@ def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
     message, code = details["message"] or "", details["errorCode"]
     _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
     if wrapped:
+        if body.startswith("("):  # from Dapr 1.15 on, the app's HTTP status first: "(500) {...}"
+            body = body.partition(") ")[2]
         try:
             inner = json.loads(body)
             message, code = inner["message"], inner["errorCode"]
@@ -330,13 +353,19 @@ def state_store_errors() -> Iterator[None]:
         raise DaprInternalError(f"the actor state store failed: {message}", code) from err
 
 
+def error_answer(status: int, detail: str) -> HTTPException:
+    """The HTTP error a route answers, logged too: the access log is off by default."""
+    logger.warning("answered %d: %s", status, detail)
+    return HTTPException(status, detail)
+
+
 async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
     """Await one call on `agent` and turn each way it can fail into a clear HTTP error."""
     who = f"{agent.actor_type} {agent.actor_id}"
     try:
         return await call
     except aiohttp.ClientConnectionError as err:
-        raise HTTPException(
+        raise error_answer(
             503,
             f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
             "`uv run daprlab up <step>` starts it with the app",
@@ -346,19 +375,19 @@ async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
         status = await placement_status()
         if status != "placement: connected":
             # Without placement, daprd holds actor calls until it is back.
-            raise HTTPException(
+            raise error_answer(
                 503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
             ) from err
-        raise HTTPException(504, waited) from err
+        raise error_answer(504, waited) from err
     except DaprInternalError as err:
         code, message = unwrap_actor_error(err)
         if "did not find address for actor" in message:
-            raise HTTPException(
+            raise error_answer(
                 503,
                 f"no host for {who}: is the placement service running and "
                 f"the actor state store configured? ({message})",
             ) from err
-        raise HTTPException(500, f"{who} failed: {code}: {message}") from err
+        raise error_answer(500, f"{who} failed: {code}: {message}") from err
 
 
 SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
@@ -388,6 +417,104 @@ async def placement_status() -> str:
     return str(metadata.get("actorRuntime", {}).get("placement", "unknown"))
 
 
+# ---- one pool of keep-alive connections to the sidecar -----------------------------------------
+# The SDK opens a new aiohttp session, so a new TCP connection, for each call to daprd; these send
+# every call the app makes (actor proxies, actor state, timers, reminders) through one session.
+sidecar_session: dict[str, aiohttp.ClientSession] = {}
+
+
+@asynccontextmanager
+async def sidecar_connections() -> AsyncIterator[None]:
+    """The shared session, open while the app runs. A connection daprd closed (a sidecar
+    restart) leaves the pool by itself; the next call opens a new one."""
+    sidecar_session["current"] = aiohttp.ClientSession()
+    try:
+        yield
+    finally:
+        await sidecar_session.pop("current").close()
+
+
+class SharedSessionHttpClient(DaprHttpClient):
+    """The SDK's HTTP client to daprd, sending through the shared session."""
+
+    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
+        super().__init__(message_serializer, timeout=timeout_seconds)
+        self.timeout_seconds = timeout_seconds
+
+    async def send_bytes(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: dict[str, bytes | str] | None = None,
+        query_params: Mapping | None = None,
+        timeout: int | None = None,
+    ) -> tuple[bytes, aiohttp.ClientResponse]:
+        sent = {CONTENT_TYPE_HEADER: "application/json", **(headers or {})}
+        if settings.DAPR_API_TOKEN is not None:
+            sent[DAPR_API_TOKEN_HEADER] = settings.DAPR_API_TOKEN
+        request = {
+            "method": method,
+            "url": url,
+            "data": data,
+            "headers": sent,
+            "sslcontext": self.get_ssl_context(),
+            "params": query_params,
+            "timeout": aiohttp.ClientTimeout(total=timeout or self.timeout_seconds),
+        }
+        resp = await self.retry_policy.make_http_call(sidecar_session["current"], request)
+        if 200 <= resp.status < 300:
+            return await resp.read(), resp
+        raise await self.convert_to_error(resp)
+
+
+class SharedSessionActorClient(DaprActorHttpClient):
+    """The SDK's actor client, its calls through the shared session.
+
+    The one override of SDK internals: DaprActorHttpClient keeps its HTTP client in `_client`
+    and takes no other (dapr 1.14); tests/test_shared_session.py fails if that changes.
+    """
+
+    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
+        super().__init__(message_serializer, timeout=timeout_seconds)
+        self._client = SharedSessionHttpClient(message_serializer, timeout_seconds)
+
+
+class SharedSessionProxyFactory(ActorFactoryBase):
+    """ActorProxy.create's `actor_proxy_factory`: proxies that call through one client."""
+
+    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
+        self.client = SharedSessionActorClient(message_serializer, timeout_seconds)
+        self.message_serializer = message_serializer
+
+    def create(
+        self,
+        actor_type: str,
+        actor_id: ActorId,
+        actor_interface: type[ActorInterface] | None = None,
+    ) -> ActorProxy:
+        return ActorProxy(
+            self.client, actor_type, actor_id, actor_interface, self.message_serializer
+        )
+
+
+def shared_session_actors(
+    client: DaprActorClientBase,
+) -> Callable[[ActorRuntimeContext, ActorId], Actor]:
+    """register_actor's `actor_factory`: each actor's state, timers and reminders use `client`."""
+    contexts: dict[str, ActorRuntimeContext] = {}
+
+    def create(ctx: ActorRuntimeContext, actor_id: ActorId) -> Actor:
+        info = ctx.actor_type_info
+        if info.type_name not in contexts:
+            contexts[info.type_name] = ActorRuntimeContext(
+                info, ctx.message_serializer, ctx.state_serializer, client
+            )
+        return info.implementation_type(contexts[info.type_name], actor_id)
+
+    return create
+
+
 # ---- registration: host the actors once the sidecar answers ------------------------------------
 class ExactJSONSerializer(DefaultJSONSerializer):
     """Decodes JSON as plain JSON: the SDK's default decoder turns text that looks like a duration
@@ -405,14 +532,14 @@ class ExactJSONSerializer(DefaultJSONSerializer):
 
 SERIALIZER = ExactJSONSerializer()
 # Made at registration: the SDK's HTTP client blocks until the sidecar answers.
-proxy_factories: dict[str, ActorProxyFactory] = {}
+proxy_factories: dict[str, SharedSessionProxyFactory] = {}
 actors_registered = asyncio.Event()
 
 
-def proxy_factory() -> ActorProxyFactory:
+def proxy_factory() -> SharedSessionProxyFactory:
     """Where actor proxies come from; 503 with the fix until the actors are registered."""
     if not actors_registered.is_set():
-        raise HTTPException(
+        raise error_answer(
             503,
             f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
             "(`uv run daprlab up <step>`)",
@@ -425,12 +552,16 @@ def chat_agent_proxy(actor_id: str) -> ActorProxy:
 
 
 async def register_actors() -> None:
+    actors = shared_session_actors(
+        SharedSessionActorClient(SERIALIZER, settings.DAPR_HTTP_TIMEOUT_SECONDS)
+    )
     await dapr_actor.register_actor(
-        ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
+        ChatAgent,
+        message_serializer=SERIALIZER,
+        state_serializer=SERIALIZER,
+        actor_factory=actors,
     )
-    proxy_factories["default"] = ActorProxyFactory(
-        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
-    )
+    proxy_factories["default"] = SharedSessionProxyFactory(SERIALIZER, ACTOR_CALL_TIMEOUT_SECONDS)
     logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
     actors_registered.set()
 

@@ -12,23 +12,20 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 import aiohttp
-from dapr.actor import (
-    Actor,
-    ActorId,
-    ActorInterface,
-    ActorProxy,
-    ActorProxyFactory,
-    ActorRuntime,
-    actormethod,
-)
+from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorRuntime, actormethod
+from dapr.actor.client.proxy import ActorFactoryBase
 from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor.runtime.context import ActorRuntimeContext
+from dapr.clients import DaprActorClientBase, DaprActorHttpClient
 from dapr.clients.exceptions import DaprInternalError
+from dapr.clients.http.client import DaprHttpClient
+from dapr.clients.http.conf import CONTENT_TYPE_HEADER, DAPR_API_TOKEN_HEADER
 from dapr.conf import settings
 from dapr.ext.fastapi import DaprActor
 from dapr.serializers import DefaultJSONSerializer
@@ -85,8 +82,9 @@ CHAT_AGENT_REENTRANCY = ActorReentrancyConfig(
 )
 # Shorter than ACTOR_CALL_TIMEOUT_SECONDS: a deadlock is reported as one, not as a slow actor.
 FOLLOW_UP_TIMEOUT_SECONDS = env_int("FOLLOW_UP_TIMEOUT_SECONDS", 5)
-# The SDK's defaults, named so that ChatAgent's entitiesConfig entry can repeat them.
-DRAIN_ONGOING_CALL_TIMEOUT = timedelta(minutes=1)
+# Named so that ChatAgent's entitiesConfig entry can repeat them. 20 s, not SDK 1.14's 60 s:
+# from Dapr 1.17.7 on, daprd cuts a drain timeout of 30 s or more to 24 s.
+DRAIN_ONGOING_CALL_TIMEOUT = timedelta(seconds=20)
 DRAIN_REBALANCED_ACTORS = True
 # <<< feature
 
@@ -277,13 +275,14 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     ActorRuntime.set_actor_config(RUNTIME_CONFIG)
     # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
     RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
-    if await sidecar_ready():
-        await register_actors()
-        yield
-    else:
-        waiting = asyncio.create_task(register_when_sidecar_is_up())
-        yield
-        waiting.cancel()
+    async with sidecar_connections():  # one keep-alive pool for every call to daprd
+        if await sidecar_ready():
+            await register_actors()
+            yield
+        else:
+            waiting = asyncio.create_task(register_when_sidecar_is_up())
+            yield
+            waiting.cancel()
 
 
 app = FastAPI(title="ChatAgent", lifespan=lifespan)
@@ -351,6 +350,8 @@ def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
     message, code = details["message"] or "", details["errorCode"]
     _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
     if wrapped:
+        if body.startswith("("):  # from Dapr 1.15 on, the app's HTTP status first: "(500) {...}"
+            body = body.partition(") ")[2]
         try:
             inner = json.loads(body)
             message, code = inner["message"], inner["errorCode"]
@@ -370,13 +371,19 @@ def state_store_errors() -> Iterator[None]:
         raise DaprInternalError(f"the actor state store failed: {message}", code) from err
 
 
+def error_answer(status: int, detail: str) -> HTTPException:
+    """The HTTP error a route answers, logged too: the access log is off by default."""
+    logger.warning("answered %d: %s", status, detail)
+    return HTTPException(status, detail)
+
+
 async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
     """Await one call on `agent` and turn each way it can fail into a clear HTTP error."""
     who = f"{agent.actor_type} {agent.actor_id}"
     try:
         return await call
     except aiohttp.ClientConnectionError as err:
-        raise HTTPException(
+        raise error_answer(
             503,
             f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
             "`uv run daprlab up <step>` starts it with the app",
@@ -386,24 +393,24 @@ async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
         status = await placement_status()
         if status != "placement: connected":
             # Without placement, daprd holds actor calls until it is back.
-            raise HTTPException(
+            raise error_answer(
                 503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
             ) from err
-        raise HTTPException(504, waited) from err
+        raise error_answer(504, waited) from err
     except DaprInternalError as err:
         code, message = unwrap_actor_error(err)
         # >>> feature: 03_actor_reentrancy
         if "TimeoutError" in message:
             # The actor itself gave up waiting on FollowUpAgent (see _ask_for_follow_up).
-            raise HTTPException(504, f"{who} timed out: {message}") from err
+            raise error_answer(504, f"{who} timed out: {message}") from err
         # <<< feature
         if "did not find address for actor" in message:
-            raise HTTPException(
+            raise error_answer(
                 503,
                 f"no host for {who}: is the placement service running and "
                 f"the actor state store configured? ({message})",
             ) from err
-        raise HTTPException(500, f"{who} failed: {code}: {message}") from err
+        raise error_answer(500, f"{who} failed: {code}: {message}") from err
 
 
 SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
@@ -433,6 +440,104 @@ async def placement_status() -> str:
     return str(metadata.get("actorRuntime", {}).get("placement", "unknown"))
 
 
+# ---- one pool of keep-alive connections to the sidecar -----------------------------------------
+# The SDK opens a new aiohttp session, so a new TCP connection, for each call to daprd; these send
+# every call the app makes (actor proxies, actor state, timers, reminders) through one session.
+sidecar_session: dict[str, aiohttp.ClientSession] = {}
+
+
+@asynccontextmanager
+async def sidecar_connections() -> AsyncIterator[None]:
+    """The shared session, open while the app runs. A connection daprd closed (a sidecar
+    restart) leaves the pool by itself; the next call opens a new one."""
+    sidecar_session["current"] = aiohttp.ClientSession()
+    try:
+        yield
+    finally:
+        await sidecar_session.pop("current").close()
+
+
+class SharedSessionHttpClient(DaprHttpClient):
+    """The SDK's HTTP client to daprd, sending through the shared session."""
+
+    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
+        super().__init__(message_serializer, timeout=timeout_seconds)
+        self.timeout_seconds = timeout_seconds
+
+    async def send_bytes(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: dict[str, bytes | str] | None = None,
+        query_params: Mapping | None = None,
+        timeout: int | None = None,
+    ) -> tuple[bytes, aiohttp.ClientResponse]:
+        sent = {CONTENT_TYPE_HEADER: "application/json", **(headers or {})}
+        if settings.DAPR_API_TOKEN is not None:
+            sent[DAPR_API_TOKEN_HEADER] = settings.DAPR_API_TOKEN
+        request = {
+            "method": method,
+            "url": url,
+            "data": data,
+            "headers": sent,
+            "sslcontext": self.get_ssl_context(),
+            "params": query_params,
+            "timeout": aiohttp.ClientTimeout(total=timeout or self.timeout_seconds),
+        }
+        resp = await self.retry_policy.make_http_call(sidecar_session["current"], request)
+        if 200 <= resp.status < 300:
+            return await resp.read(), resp
+        raise await self.convert_to_error(resp)
+
+
+class SharedSessionActorClient(DaprActorHttpClient):
+    """The SDK's actor client, its calls through the shared session.
+
+    The one override of SDK internals: DaprActorHttpClient keeps its HTTP client in `_client`
+    and takes no other (dapr 1.14); tests/test_shared_session.py fails if that changes.
+    """
+
+    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
+        super().__init__(message_serializer, timeout=timeout_seconds)
+        self._client = SharedSessionHttpClient(message_serializer, timeout_seconds)
+
+
+class SharedSessionProxyFactory(ActorFactoryBase):
+    """ActorProxy.create's `actor_proxy_factory`: proxies that call through one client."""
+
+    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
+        self.client = SharedSessionActorClient(message_serializer, timeout_seconds)
+        self.message_serializer = message_serializer
+
+    def create(
+        self,
+        actor_type: str,
+        actor_id: ActorId,
+        actor_interface: type[ActorInterface] | None = None,
+    ) -> ActorProxy:
+        return ActorProxy(
+            self.client, actor_type, actor_id, actor_interface, self.message_serializer
+        )
+
+
+def shared_session_actors(
+    client: DaprActorClientBase,
+) -> Callable[[ActorRuntimeContext, ActorId], Actor]:
+    """register_actor's `actor_factory`: each actor's state, timers and reminders use `client`."""
+    contexts: dict[str, ActorRuntimeContext] = {}
+
+    def create(ctx: ActorRuntimeContext, actor_id: ActorId) -> Actor:
+        info = ctx.actor_type_info
+        if info.type_name not in contexts:
+            contexts[info.type_name] = ActorRuntimeContext(
+                info, ctx.message_serializer, ctx.state_serializer, client
+            )
+        return info.implementation_type(contexts[info.type_name], actor_id)
+
+    return create
+
+
 # ---- registration: host the actors once the sidecar answers ------------------------------------
 class ExactJSONSerializer(DefaultJSONSerializer):
     """Decodes JSON as plain JSON: the SDK's default decoder turns text that looks like a duration
@@ -450,14 +555,14 @@ class ExactJSONSerializer(DefaultJSONSerializer):
 
 SERIALIZER = ExactJSONSerializer()
 # Made at registration: the SDK's HTTP client blocks until the sidecar answers.
-proxy_factories: dict[str, ActorProxyFactory] = {}
+proxy_factories: dict[str, SharedSessionProxyFactory] = {}
 actors_registered = asyncio.Event()
 
 
-def proxy_factory() -> ActorProxyFactory:
+def proxy_factory() -> SharedSessionProxyFactory:
     """Where actor proxies come from; 503 with the fix until the actors are registered."""
     if not actors_registered.is_set():
-        raise HTTPException(
+        raise error_answer(
             503,
             f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
             "(`uv run daprlab up <step>`)",
@@ -470,21 +575,26 @@ def chat_agent_proxy(actor_id: str) -> ActorProxy:
 
 
 async def register_actors() -> None:
+    actors = shared_session_actors(
+        SharedSessionActorClient(SERIALIZER, settings.DAPR_HTTP_TIMEOUT_SECONDS)
+    )
     await dapr_actor.register_actor(
-        ChatAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
+        ChatAgent,
+        message_serializer=SERIALIZER,
+        state_serializer=SERIALIZER,
+        actor_factory=actors,
     )
-    proxy_factories["default"] = ActorProxyFactory(
-        message_serializer=SERIALIZER, http_timeout_seconds=ACTOR_CALL_TIMEOUT_SECONDS
-    )
+    proxy_factories["default"] = SharedSessionProxyFactory(SERIALIZER, ACTOR_CALL_TIMEOUT_SECONDS)
     logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
     # >>> feature: 03_actor_reentrancy
     await dapr_actor.register_actor(
-        FollowUpAgent, message_serializer=SERIALIZER, state_serializer=SERIALIZER
+        FollowUpAgent,
+        message_serializer=SERIALIZER,
+        state_serializer=SERIALIZER,
+        actor_factory=actors,
     )
     # Its own, shorter timeout: with reentrancy off the follow-up chain deadlocks, so fail fast.
-    proxy_factories["follow_up"] = ActorProxyFactory(
-        message_serializer=SERIALIZER, http_timeout_seconds=FOLLOW_UP_TIMEOUT_SECONDS
-    )
+    proxy_factories["follow_up"] = SharedSessionProxyFactory(SERIALIZER, FOLLOW_UP_TIMEOUT_SECONDS)
     logger.info(
         "reentrancy for %s is %s, maxStackDepth %d",
         ACTOR_TYPE, "on" if REENTRANCY_ENABLED else "off", REENTRANCY_MAX_STACK_DEPTH,

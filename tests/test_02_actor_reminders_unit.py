@@ -1,7 +1,8 @@
-"""Step 02 without a runtime: routes, validation, and what the SDK sends for a one-shot reminder."""
+"""Step 02 without a runtime: routes, validation, and the one-shot reminder the actor registers."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import timedelta
@@ -12,7 +13,7 @@ from dapr.actor.runtime._reminder_data import ActorReminderData
 from dapr.actor.runtime._type_information import ActorTypeInformation
 from fastapi.testclient import TestClient
 
-from tests.steps import load_step
+from tests.steps import RecordingActorClient, actor_of, load_step
 
 STEP = "02_actor_reminders"
 
@@ -28,23 +29,20 @@ def test_the_actor_is_remindable_as_the_sdk_checks_it(step) -> None:
     assert ActorTypeInformation.create(step.ChatAgent).is_remindable()
 
 
-def test_one_shot_reminder_request_body(step) -> None:
-    # What Actor.register_reminder sends with the step's serializer (ActorReminderData.as_dict).
-    data = ActorReminderData(
-        step.REMINDER_NAME, b"2026-01-01T10:00:00Z", timedelta(seconds=60), step.ONE_SHOT
-    )
-    body = json.loads(step.SERIALIZER.serialize(data.as_dict()))
-    assert body == {
-        "reminderName": "clear-history",
-        "dueTime": "0h1m0s0ms0μs",
-        "period": "0h0m0s0ms0μs",
-        "data": base64.b64encode(b"2026-01-01T10:00:00Z").decode(),
-    }
+def test_the_expiry_reminder_is_registered_without_a_period(step) -> None:
+    # What ProcessMessage sends to arm the expiry: period null, which daprd reads as one-shot on
+    # every release (a zero period, "0h0m0s0ms0μs", repeats from Dapr 1.15 on).
+    client = RecordingActorClient()
+    asyncio.run(actor_of(step, client, "unit")._arm_expiry())
+    body = json.loads(client.bodies["register_reminder"])
+    expires_at = base64.b64decode(body.pop("data")).decode()
+    assert body == {"reminderName": "clear-history", "dueTime": "0h1m0s0ms0μs", "period": None}
+    assert json.dumps(expires_at) in client.bodies["save_state"].decode()
 
 
 def test_reminder_state_must_be_bytes(step) -> None:
     with pytest.raises(ValueError, match="only bytes"):
-        ActorReminderData(step.REMINDER_NAME, "text", timedelta(seconds=1), step.ONE_SHOT)  # type: ignore[arg-type]
+        ActorReminderData(step.REMINDER_NAME, "text", timedelta(seconds=1), None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])

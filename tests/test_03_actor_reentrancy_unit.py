@@ -7,7 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.steps import load_step
+from tests.steps import DRAIN_CLAMPED_FROM, load_step
 
 STEP = "03_actor_reentrancy"
 
@@ -38,6 +38,11 @@ def test_reentrancy_is_on_for_chat_agent_only_and_both_types_are_advertised(step
             "reentrancy": {"enabled": True, "maxStackDepth": 32},
         }
     ]
+
+
+def test_the_drain_timeout_is_below_the_clamp_of_current_releases(step) -> None:
+    assert step.DRAIN_ONGOING_CALL_TIMEOUT < DRAIN_CLAMPED_FROM
+    assert dapr_config(step)["drainOngoingCallTimeout"] == "0h0m20s0ms0μs"
 
 
 def test_one_switch_turns_reentrancy_off(monkeypatch: pytest.MonkeyPatch) -> None:

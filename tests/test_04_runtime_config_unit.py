@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.steps import load_step
+from tests.steps import DRAIN_CLAMPED_FROM, load_step
 
 STEP = "04_runtime_config"
 SETTINGS = [
@@ -83,14 +83,14 @@ def fake_sidecar(status: int, body: bytes) -> Iterator[int]:
         server.server_close()
 
 
-def test_defaults_are_the_runtime_defaults(step) -> None:
+def test_defaults_are_the_runtime_defaults_but_the_drain_timeout(step) -> None:
     config = json.loads(step.SERIALIZER.serialize(step.RUNTIME_CONFIG))
     # ChatAgent joins the list in the lifespan, which this test does not run.
     assert config.pop("entities") == ["QuickChatAgent"]
     assert config == {
         "actorIdleTimeout": "1h0m0s0ms0μs",
         "actorScanInterval": "0h0m30s0ms0μs",
-        "drainOngoingCallTimeout": "0h1m0s0ms0μs",
+        "drainOngoingCallTimeout": "0h0m20s0ms0μs",  # runtime 1.14: 60 s
         "drainRebalancedActors": True,
         "reentrancy": {"enabled": False, "maxStackDepth": 32},
         # 0 partitions: the SDK leaves the field out, and daprd keeps one record per type.
@@ -98,11 +98,15 @@ def test_defaults_are_the_runtime_defaults(step) -> None:
             {
                 "entities": ["QuickChatAgent"],
                 "actorIdleTimeout": "0h0m10s0ms0μs",
-                "drainOngoingCallTimeout": "0h1m0s0ms0μs",
+                "drainOngoingCallTimeout": "0h0m20s0ms0μs",
                 "drainRebalancedActors": True,
             }
         ],
     }
+
+
+def test_the_default_drain_timeout_is_below_the_clamp_of_current_releases(step) -> None:
+    assert step.DRAIN_ONGOING_CALL_TIMEOUT < DRAIN_CLAMPED_FROM
 
 
 def test_active_actors_counts_each_type_and_fills_in_zero(step, monkeypatch) -> None:

@@ -11,7 +11,7 @@ from dapr.serializers import DefaultJSONSerializer
 from fastapi.testclient import TestClient
 
 from daprlab.paths import steps
-from tests.steps import load_step
+from tests.steps import DAPRD_ERROR_WRAPPINGS, load_step
 
 TRICKY_TEXT = ["5s", "1h30m", "2024-01-02 is a date", "2024-01-02T10:00:00Z", "12", "null", "ünï ✓"]
 
@@ -109,24 +109,30 @@ def test_settings_are_read_as_whole_numbers(monkeypatch: pytest.MonkeyPatch) -> 
     assert load_step("01_actor_timers").HISTORY_MAX_PAIRS == 3
 
 
-def daprd_wrapped(message: str, code: str) -> DaprInternalError:
+def daprd_wrapped(message: str, code: str, release: str = "1.14") -> DaprInternalError:
     """An actor method's failure as daprd hands it on: its JSON body behind daprd's prefix."""
     inner = {"message": message, "errorCode": code, "raw": None}
     return DaprInternalError(
-        "error invoke actor method: error from actor service: " + json.dumps(inner),
+        DAPRD_ERROR_WRAPPINGS[release] + json.dumps(inner),
         "ERR_ACTOR_INVOKE_METHOD",
         raw_response_bytes=b"{}",
     )
 
 
-def test_unwrap_actor_error_takes_off_what_daprd_wrapped(step) -> None:
-    wrapped = daprd_wrapped("maximum stack depth exceeded", "ERR_X")
+@pytest.mark.parametrize("release", DAPRD_ERROR_WRAPPINGS)
+def test_unwrap_actor_error_takes_off_what_daprd_wrapped(step, release: str) -> None:
+    wrapped = daprd_wrapped("maximum stack depth exceeded", "ERR_X", release)
     assert step.unwrap_actor_error(wrapped) == ("ERR_X", "maximum stack depth exceeded")
 
 
 @pytest.mark.parametrize(
     "message",
-    ["connection refused", "error invoke actor method: error from actor service: not json"],
+    [
+        "connection refused",
+        *(wrapping + "not json" for wrapping in DAPRD_ERROR_WRAPPINGS.values()),
+        DAPRD_ERROR_WRAPPINGS["1.15+"] + '["json, but no error of ours"]',
+        "error from actor service: (500 {}",
+    ],
 )
 def test_unwrap_actor_error_keeps_other_messages(step, message: str) -> None:
     assert step.unwrap_actor_error(DaprInternalError(message, "ERR_Y")) == ("ERR_Y", message)

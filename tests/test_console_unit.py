@@ -92,14 +92,25 @@ def test_an_unknown_line_is_counted_not_raised() -> None:
 
 
 def test_a_504_answer_is_an_event_of_its_actor() -> None:
-    line = 'INFO:     127.0.0.1:41234 - "POST /chat/frank HTTP/1.1" 504 Gateway Timeout'
+    line = "WARNING:     answered 504: ChatAgent frank did not answer within 30s"
     event = loglines.parse_app_line("app", line)
     assert event is not None and (event.kind, event.actor) == (
         "504 answered",
         ("ChatAgent", "frank"),
     )
-    ok = 'INFO:     127.0.0.1:41234 - "POST /chat/frank HTTP/1.1" 200 OK'
-    assert loglines.parse_app_line("app", ok) is None
+    no_actor = "WARNING:     answered 503: Dapr sidecar not reachable at http://127.0.0.1:3500"
+    event = loglines.parse_app_line("app", no_actor)
+    assert event is not None and (event.kind, event.actor) == ("503 answered", None)
+    assert loglines.parse_app_line("app", "WARNING:     answered 500: ChatAgent x failed") is None
+    # The access log (LOG_LEVEL=DEBUG) is known but makes no second event of the same answer.
+    for status in ("200 OK", "504 Gateway Timeout"):
+        access = f'INFO:     127.0.0.1:41234 - "POST /chat/frank HTTP/1.1" {status}'
+        assert loglines.parse_app_line("app", access) is None
+
+
+def test_the_code_logs_the_error_answers_the_console_reads() -> None:
+    rendered = rendered_log_calls()
+    assert any(loglines.ERROR_ANSWER.match(line) for line in rendered)
 
 
 def test_ticks_and_the_timer_end_follow_the_step_settings() -> None:

@@ -53,7 +53,7 @@ def test_a_failed_test_prints_the_stack_output_and_leaves_no_process(
     )
     for process in ("redis", "placement", "scheduler", "daprd", "app"):
         result.stdout.fnmatch_lines([f"{process}| *"])
-    result.stdout.fnmatch_lines(["app| *POST /chat/inner HTTP/1.1* 200*"])
+    result.stdout.fnmatch_lines(["app| *ChatAgent inner activated*"])
 
     started = json.loads(Path(pids_file).read_text())
     assert sorted(name for name, _ in started) == [

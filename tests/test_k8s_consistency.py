@@ -156,7 +156,9 @@ def test_dockerignore_lets_through_exactly_what_the_image_needs() -> None:
 # ---- The serve script: step by env, one worker, port 8000, no reload ---------------------------
 
 
-def run_serve(tmp_path: Path, lab_step: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_serve(
+    tmp_path: Path, lab_step: str, *extra: str, log_level: str = ""
+) -> subprocess.CompletedProcess[str]:
     """Run serve.sh from the repo root with a stand-in `uvicorn` that prints its arguments."""
     fake_bin = tmp_path / "bin"
     fake_executable(fake_bin, "uvicorn", 'printf "%s\\n" "$@"')
@@ -164,6 +166,7 @@ def run_serve(tmp_path: Path, lab_step: str, *extra: str) -> subprocess.Complete
         **os.environ,
         "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
         "LAB_STEP": lab_step,
+        "LOG_LEVEL": log_level,
     }
     return subprocess.run(
         ["sh", str(SERVE_SCRIPT), *extra],
@@ -190,7 +193,14 @@ def test_serve_script_serves_the_step_with_one_worker(tmp_path: Path, step: str)
         str(APP_PORT),
         "--workers",
         "1",
+        "--no-access-log",
     ]
+
+
+def test_serve_script_logs_each_request_only_at_debug(tmp_path: Path) -> None:
+    result = run_serve(tmp_path, STEPS[0], log_level="debug")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "--access-log"
 
 
 def test_serve_script_passes_tilts_reload_through(tmp_path: Path) -> None:

@@ -3,19 +3,20 @@ and links."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
 from types import ModuleType
 
 import pytest
-from dapr.serializers.util import convert_to_dapr_duration
 
 from daprlab.paths import REPO_ROOT, step_dir, steps
 from daprlab.stack import APP_ID
 from tests import readme_check
-from tests.steps import load_step
+from tests.steps import RecordingActorClient, actor_of, load_step
 
 STEPS = steps()
 # Durations the READMEs spell out in words.
@@ -50,6 +51,13 @@ def go_duration(delta: timedelta) -> str:
 
 
 # (step, the README's words with one group, what the code as run says the group must be).
+def reminder_period_sent(step: ModuleType) -> str:
+    """The `period`, as JSON, that the step's actor sends to the sidecar to arm its expiry."""
+    client = RecordingActorClient()
+    asyncio.run(actor_of(step, client)._arm_expiry())
+    return json.dumps(json.loads(client.bodies["register_reminder"])["period"])
+
+
 # A space in the words matches any run of whitespace (the prose wraps).
 CLAIMS: list[tuple[str, str, Callable[[ModuleType], str]]] = [
     ("01_actor_timers", r"one every (\d+) seconds", lambda m: seconds(m.TIMER_PERIOD)),
@@ -72,11 +80,7 @@ CLAIMS: list[tuple[str, str, Callable[[ModuleType], str]]] = [
     ("02_actor_reminders", r"`dueTime` is the (\d+) seconds", lambda m: seconds(m.HISTORY_TTL)),
     ("02_actor_reminders", r"register `([\w-]+)` for", lambda m: m.REMINDER_NAME),
     ("02_actor_reminders", r"state key `(\w+)`", lambda m: m.EXPIRY_KEY),
-    (
-        "02_actor_reminders",
-        r"sends it as the period `([^`]+)`",
-        lambda m: convert_to_dapr_duration(m.ONE_SHOT),
-    ),
+    ("02_actor_reminders", r'the SDK sends `"period": ([^`]+)`', reminder_period_sent),
     (
         "03_actor_reentrancy",
         r"`FOLLOW_UP_TIMEOUT_SECONDS` \((\d+) seconds\)",

@@ -39,13 +39,13 @@ APP_PATTERNS: dict[str, re.Pattern[str]] = {
     "registered": re.compile(r"^(?P<type>\w+) registered; sidecar at (?P<sidecar>\S+)$"),
     "waiting for sidecar": re.compile(r"^no Dapr sidecar at (?P<sidecar>\S+) yet: .*$"),
 }
-# uvicorn's access log: the console shows the 503 and 504 answers among them.
-ACCESS_LOG = re.compile(
-    r'^[\d.:]+ - "(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})\b'
-)
+# The app's own line for an error it answers (`error_answer` in each main.py); the console
+# shows the 503 and 504 answers, with the actor when the error names one.
+ERROR_ANSWER = re.compile(r"^answered (?P<status>\d+): (?P<detail>.*)$")
 ANSWER_STATUSES = {"503", "504"}
-ACTOR_IN_PATH = re.compile(r"^/(?P<route>chat|quick-chat)/(?P<id>[\w-]+)")
-ROUTE_ACTOR_TYPE = {"chat": "ChatAgent", "quick-chat": "QuickChatAgent"}
+ACTOR_IN_DETAIL = re.compile(r"\b(?P<type>ChatAgent|QuickChatAgent|FollowUpAgent) (?P<id>[\w-]+)")
+# uvicorn's access log (on only at LOG_LEVEL=DEBUG): known lines, but no events of their own.
+ACCESS_LOG = re.compile(r'^[\d.:]+ - "[A-Z]+ \S+ HTTP/[\d.]+" \d{3}\b')
 # uvicorn's own lines about starting and stopping: known, but no event of the lab.
 UVICORN_LIFECYCLE = re.compile(
     r"^(Started server process|Waiting for application|Application (startup|shutdown)|"
@@ -86,14 +86,16 @@ def parse_app_line(source: str, line: str) -> LogEvent | None:
             values = found.groupdict()
             actor = (values.pop("type"), values.pop("id")) if "id" in values else None
             return LogEvent(kind, source, actor, values, message)
-    access = ACCESS_LOG.match(message)
-    if access is not None:
-        if access["status"] not in ANSWER_STATUSES:
+    answered = ERROR_ANSWER.match(message)
+    if answered is not None:
+        if answered["status"] not in ANSWER_STATUSES:
             return None
-        target = ACTOR_IN_PATH.match(access["path"])
-        actor = (ROUTE_ACTOR_TYPE[target["route"]], target["id"]) if target else None
-        return LogEvent(f"{access['status']} answered", source, actor, access.groupdict(), message)
-    if UVICORN_LIFECYCLE.match(message):
+        target = ACTOR_IN_DETAIL.search(answered["detail"])
+        actor = (target["type"], target["id"]) if target else None
+        return LogEvent(
+            f"{answered['status']} answered", source, actor, answered.groupdict(), message
+        )
+    if ACCESS_LOG.match(message) or UVICORN_LIFECYCLE.match(message):
         return None
     raise Unparsed(line)
 

@@ -1,0 +1,42 @@
+"""`daprlab bench --quick` runs end to end and ends with its summary line (never its numbers)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from daprlab.paths import REPO_ROOT
+from daprlab.runtime import Runtime
+
+pytestmark = pytest.mark.e2e
+# The quick run takes well under a minute; a loaded CI machine gets room before this fails.
+BENCH_TIMEOUT_SECONDS = 240
+SUMMARY = re.compile(r"chat vs floor: p50 x\d+\.\d\d, throughput x\d+\.\d\d")
+TABLE_HEADER = "| | floor | warm actor | new actor |"
+
+
+def test_quick_bench_prints_the_table_and_ends_with_the_summary(dapr_runtime: Runtime) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "daprlab", "bench", "--quick"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_SECONDS,
+        check=False,
+    )
+    print(result.stdout)
+    print(f"daprlab bench --quick took {time.monotonic() - started:.1f}s")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert SUMMARY.fullmatch(lines[-1]), lines[-1]
+    assert TABLE_HEADER in lines
+    measured = next(ln for ln in lines if ln.startswith("| 16 at a time: chats/s |"))
+    floor, warm, new = (cell.strip() for cell in measured.strip("|").split("|")[1:])
+    assert floor.isdecimal() and warm.isdecimal() and new == "-", measured
+    failed = next(ln for ln in lines if ln.startswith("| failed requests"))
+    assert failed.split("|")[2:4] == [" 0 ", " 0 "], failed
