@@ -371,6 +371,7 @@ class Runner:
             self.stack.start_instance(inst)
         elif targets[0].startswith("daprd"):
             self.stack.start_sidecar(inst)
+            self.stack.wait_outbound(inst)
             if inst.app is not None and inst.app.alive:
                 self.stack.wait_ready(inst)
         else:

@@ -132,6 +132,8 @@ def test_nothing_a_control_command_started_outlives_a_sigkilled_runner(
     for args in (
         ("fault", "kill", "app-2"),
         ("fault", "start", "app-2"),
+        ("fault", "kill", "daprd-2"),
+        ("fault", "start", "daprd-2"),
         ("fault", "stop", "placement"),
         ("fault", "start", "placement"),
         ("fault", "pause", "daprd-2", "60"),
@@ -140,8 +142,8 @@ def test_nothing_a_control_command_started_outlives_a_sigkilled_runner(
         done = daprlab(state_dir, *args)
         assert done.returncode == 0, f"{args}: {done.stdout}"
     pids = every_pid(runner, state_dir)
-    # Seven processes of two replicas, and app-2 and placement a second time.
-    assert len(pids) == 9, pids
+    # Seven processes of two replicas, and app-2, daprd-2 and placement a second time.
+    assert len(pids) == 10, pids
 
     runner.proc.send_signal(signal.SIGKILL)
     runner.proc.wait(timeout=SLACK_SECONDS)
@@ -176,7 +178,8 @@ def test_leftovers_of_a_runner_without_the_parent_death_signal_are_stopped(
     message = str(err.value)
     assert message.startswith("scheduler not ready: timed out after"), message
     assert "scheduler's last lines:\n" in message
-    assert [name for name, _ in trapped.started] == ["redis", "placement", "scheduler"]
+    assert "scheduler" in [name for name, _ in trapped.started]
+    assert all(process_gone(pid) for _, pid in trapped.started)
 
     with run_up(tmp_path) as second:
         stopped = second.find(r"daprlab\s*\| stopped the leftovers of an earlier run on (.*)")
