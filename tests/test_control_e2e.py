@@ -9,6 +9,7 @@ the parent-death signal being recognised and stopped.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -166,32 +167,37 @@ def test_leftovers_of_a_runner_without_the_parent_death_signal_are_stopped(
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(timeout=SLACK_SECONDS)
     leftovers = every_pid(first, tmp_path)
-    assert len(leftovers) == 5
-    assert not any(process_gone(pid) for pid in leftovers), "nothing was left over"
+    try:
+        assert len(leftovers) == 5
+        assert not any(process_gone(pid) for pid in leftovers), "nothing was left over"
 
-    # The trap: a new scheduler on the leftover's etcd data never becomes ready. The
-    # wait for it has a deadline, and its message names it and gives its last lines.
-    monkeypatch.setattr(stack, "STARTUP_TIMEOUT_SECONDS", SHORT_STARTUP_SECONDS)
-    trapped = Stack(StackConfig("01_actor_timers", tmp_path), dapr_runtime, lambda *_: None)
-    with pytest.raises(StackError) as err:
-        trapped.start()
-    message = str(err.value)
-    assert message.startswith("scheduler not ready: timed out after"), message
-    assert "scheduler's last lines:\n" in message
-    assert "scheduler" in [name for name, _ in trapped.started]
-    assert all(process_gone(pid) for _, pid in trapped.started)
+        # The trap: a new scheduler on the leftover's etcd data never becomes ready. The
+        # wait for it has a deadline, and its message names it and gives its last lines.
+        monkeypatch.setattr(stack, "STARTUP_TIMEOUT_SECONDS", SHORT_STARTUP_SECONDS)
+        trapped = Stack(StackConfig("01_actor_timers", tmp_path), dapr_runtime, lambda *_: None)
+        with pytest.raises(StackError) as err:
+            trapped.start()
+        message = str(err.value)
+        assert message.startswith("scheduler not ready: timed out after"), message
+        assert "scheduler's last lines:\n" in message
+        assert "scheduler" in [name for name, _ in trapped.started]
+        assert all(process_gone(pid) for _, pid in trapped.started)
 
-    with run_up(tmp_path) as second:
-        stopped = second.find(r"daprlab\s*\| stopped the leftovers of an earlier run on (.*)")
-        assert stopped, "\n".join(second.lines)
-        assert stopped.group(1).startswith(f"{tmp_path}: redis (pid ")
-        for name in ("placement", "scheduler", "daprd", "app"):
-            assert f"{name} (pid " in stopped.group(1)
-        assert all(process_gone(pid) for pid in leftovers)
-        # Ctrl-C while a control command has Redis frozen: the runner resumes it to stop it.
-        paused = daprlab(tmp_path, "fault", "pause", "redis", "100")
-        assert paused.returncode == 0, paused.stdout
-        second.proc.send_signal(signal.SIGINT)
-        assert second.proc.wait(timeout=SLACK_SECONDS) == 130
-    for pid in every_pid(second, tmp_path):
-        wait_for(lambda pid=pid: process_gone(pid), SLACK_SECONDS, f"pid {pid} to exit")
+        with run_up(tmp_path) as second:
+            stopped = second.find(r"daprlab\s*\| stopped the leftovers of an earlier run on (.*)")
+            assert stopped, "\n".join(second.lines)
+            assert stopped.group(1).startswith(f"{tmp_path}: redis (pid ")
+            for name in ("placement", "scheduler", "daprd", "app"):
+                assert f"{name} (pid " in stopped.group(1)
+            assert all(process_gone(pid) for pid in leftovers)
+            # Ctrl-C while a control command has Redis frozen: the runner resumes it to stop it.
+            paused = daprlab(tmp_path, "fault", "pause", "redis", "100")
+            assert paused.returncode == 0, paused.stdout
+            second.proc.send_signal(signal.SIGINT)
+            assert second.proc.wait(timeout=SLACK_SECONDS) == 130
+        for pid in every_pid(second, tmp_path):
+            wait_for(lambda pid=pid: process_gone(pid), SLACK_SECONDS, f"pid {pid} to exit")
+    finally:  # a failure above must not leave the leftovers running
+        for pid in leftovers:
+            if not process_gone(pid):
+                os.killpg(pid, signal.SIGKILL)
