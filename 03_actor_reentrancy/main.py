@@ -9,6 +9,7 @@ Run: `uv run daprlab up 03_actor_reentrancy`, then open http://127.0.0.1:8000/do
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -22,16 +23,17 @@ from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorRuntime,
 from dapr.actor.client.proxy import ActorFactoryBase
 from dapr.actor.runtime.config import ActorRuntimeConfig
 from dapr.actor.runtime.context import ActorRuntimeContext
-from dapr.clients import DaprActorClientBase, DaprActorHttpClient
-from dapr.clients.exceptions import DaprInternalError
+from dapr.clients import DaprActorClientBase, DaprActorHttpClient, DaprInternalError
 from dapr.clients.http.client import DaprHttpClient
 from dapr.clients.http.conf import CONTENT_TYPE_HEADER, DAPR_API_TOKEN_HEADER
 from dapr.conf import settings
 from dapr.ext.fastapi import DaprActor
 from dapr.serializers import DefaultJSONSerializer
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field, field_validator
+from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 # A step's own imports sit in its marked block below, apart from the sorted base imports.
 # isort: split
@@ -192,6 +194,7 @@ class ChatAgent(
     # <<< feature
 
     async def process_message(self, message: dict) -> dict:
+        message = accepted_message(message)  # daprd's own actor API skips the route's checks
         history = await self.get_conversation_history()
         # >>> feature: 03_actor_reentrancy
         follow_up = await self._ask_for_follow_up()
@@ -285,7 +288,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
             waiting.cancel()
 
 
-app = FastAPI(title="ChatAgent", lifespan=lifespan)
+app = FastAPIOffline(title="ChatAgent", lifespan=lifespan)  # /docs served by the app itself
 dapr_actor = DaprActor(app)
 # The actor id in a route's path, checked before any actor is called.
 ActorIdParam = Annotated[
@@ -612,3 +615,90 @@ async def register_when_sidecar_is_up() -> None:
     while not await sidecar_ready():
         await asyncio.sleep(SIDECAR_CHECK_TIMEOUT_SECONDS)
     await register_actors()
+
+
+# ---- the sidecar's routes: only daprd may call them, and /docs leaves them out ---------------
+# daprd sends APP_API_TOKEN in this header on every call to the app; `daprlab up` (a fresh token
+# each run) and the Kubernetes Secret chat-agent-app-token give daprd and the app the same one.
+APP_API_TOKEN = os.environ.get("APP_API_TOKEN", "")
+APP_TOKEN_HEADER = "dapr-api-token"
+SDK_ROUTES_TAG = "Actor"  # DaprActor's tag on the routes it adds for daprd (and /healthz)
+# ChatMessage.not_blank() as a schema pattern: a character that str.strip() would keep. Listed
+# as \uXXXX: a regex's \s differs between Python and JSON Schema (\x1f, \ufeff).
+SPACES = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+NOT_BLANK_PATTERN = f"[^{SPACES}]"
+
+
+def accepted_message(message: object) -> dict[str, str]:
+    """ProcessMessage's input, held to the public API's rules whoever sent it."""
+    try:
+        return ChatMessage.model_validate(message).model_dump()
+    except ValidationError as err:
+        raise ValueError(f"ProcessMessage refused: {err}") from err
+
+
+def sidecar_only(path: str) -> bool:
+    """The routes daprd calls: the actor callbacks and the actor config (not /healthz)."""
+    return path.startswith("/actors/") or path.rstrip("/") == "/dapr/config"
+
+
+class JSONBody(Response):
+    """JSON that escapes what UTF-8 cannot hold (a lone surrogate echoed from the input)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
+        return text.encode("utf-8", "backslashreplace")  # a lone surrogate: the escape \ud800
+
+
+def has_app_token(request: Request) -> bool:
+    given = request.headers.get(APP_TOKEN_HEADER, "").encode("latin-1")
+    return hmac.compare_digest(given, APP_API_TOKEN.encode())  # in constant time
+
+
+@app.middleware("http")
+async def refuse_callers_without_the_app_token(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    path = request.scope["path"]  # percent-decoded, as the routes see it
+    if APP_API_TOKEN and sidecar_only(path) and not has_app_token(request):
+        detail = f"only the Dapr sidecar may call {path}: no valid {APP_TOKEN_HEADER} header"
+        return JSONBody({"detail": detail}, status_code=401)
+    return await call_next(request)
+
+
+if not APP_API_TOKEN:
+    logger.warning(
+        "APP_API_TOKEN is not set: the actor callbacks (/actors/..., /dapr/config) answer anyone "
+        "who reaches this port. `uv run daprlab up <step>` sets it for daprd and the app"
+    )
+
+
+def lab_openapi() -> dict[str, Any]:
+    """The lab's API only: the SDK's routes stay served (daprd calls them) but out of /docs."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)  # FastAPI's own, which keeps it in app.openapi_schema
+        schema["paths"] = {
+            path: operations
+            for path, operations in schema["paths"].items()
+            if not any(SDK_ROUTES_TAG in op.get("tags", []) for op in operations.values())
+        }
+        content = schema["components"]["schemas"]["ChatMessage"]["properties"]["content"]
+        content["pattern"] = NOT_BLANK_PATTERN
+    return app.openapi_schema
+
+
+app.openapi = lab_openapi
+
+
+# ---- bad input that FastAPI would answer with a 500, or a 400 that names no field --------------
+@app.exception_handler(RequestValidationError)
+async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    return JSONBody({"detail": exc.errors()}, status_code=422)
+
+
+@app.exception_handler(400)  # FastAPI's answer to a body it cannot decode (not UTF-8, too deep)
+async def unreadable_body(request: Request, exc: Exception) -> Response:
+    error = {"type": "json_invalid", "loc": ["body"], "msg": f"unreadable body: {exc.__cause__}"}
+    return await invalid_request(request, RequestValidationError([error]))

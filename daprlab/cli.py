@@ -186,6 +186,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
         say(f"       logs       {stack.log_dir}/ (every line of every process, one file each)")
+        say(f"       app token  {stack.app_api_token_file} (new each run: the header daprd sends)")
         say("press Ctrl-C to stop everything (`daprlab fault` and `where` work meanwhile)")
         dead: ManagedProcess = runner.watch()
         say(f"{dead.name} {dead.exit_reason()}; stopping the rest. Its last lines:")

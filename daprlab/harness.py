@@ -3,7 +3,8 @@
 Load with `pytest_plugins = ["daprlab.harness"]`. Each test gets `lab`, a factory:
 `lab("01_actor_timers", app_env={...})` starts Redis, placement, scheduler, daprd and the step's
 app, and returns a RunningStack with HTTP clients for the app and the sidecar. Everything is
-stopped after the test; when a test fails, every process's output is printed.
+stopped after the test; when a test fails, every process's output is printed. `module_lab` is
+the same factory for stacks that all tests of a module share (stopped after the module).
 """
 
 from __future__ import annotations
@@ -119,21 +120,43 @@ def dapr_runtime() -> Runtime:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     report = yield
     if report.failed:
+        # On the test and on its module: a module's shared stack prints its output too.
         item.stash.setdefault(_failed_key, True)
+        module = item.getparent(pytest.Module)
+        if module is not None:
+            module.stash.setdefault(_failed_key, True)
     return report
 
 
 _failed_key = pytest.StashKey[bool]()
+_measured_key = pytest.StashKey[list[str]]()
 
 
-@pytest.fixture
-def lab(
-    request: pytest.FixtureRequest, dapr_runtime: Runtime
-) -> Iterator[Callable[..., RunningStack]]:
-    started: list[RunningStack] = []
-    scratch = tempfile.TemporaryDirectory(prefix="daprlab-")
+def report_measured(config: pytest.Config, line: str) -> None:
+    """A number a test measured (a count, a time), printed in the summary after the run."""
+    config.stash.setdefault(_measured_key, []).append(line)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    measured = config.stash.get(_measured_key, [])
+    if measured:
+        terminalreporter.section("measured")
+        for line in measured:
+            terminalreporter.write_line(line)
+
+
+class LabStacks:
+    """Starts stacks on free ports; `close` stops them and, after a failure, prints their output."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.started: list[RunningStack] = []
+        self.scratch = tempfile.TemporaryDirectory(prefix="daprlab-")
 
     def start(
+        self,
         step: str,
         app_env: dict[str, str] | None = None,
         instances: int = 1,
@@ -144,7 +167,7 @@ def lab(
         """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several;
         `line_sink` gets every output line too (the lab console reads them)."""
         log: list[str] = []
-        name = f"stack{len(started) + 1}"
+        name = f"stack{len(self.started) + 1}"
 
         def sink(process: str, line: str) -> None:
             log.append(f"{process}| {line}")
@@ -153,26 +176,53 @@ def lab(
 
         config = StackConfig(
             step=step,
-            state_dir=state_dir or Path(scratch.name) / name,
+            state_dir=state_dir or Path(self.scratch.name) / name,
             control_ports=ControlPorts.free(),
             instance_ports=[InstancePorts.free() for _ in range(instances)],
             app_env=dict(app_env or {}),
             namespaces=list(namespaces or []),
         )
-        stack = Stack(config, dapr_runtime, sink)
+        stack = Stack(config, self.runtime, sink)
         app, sidecar = _clients(stack)
         running = RunningStack(stack, app, sidecar, log)
-        started.append(running)
+        self.started.append(running)
         stack.start()
         return running
 
-    try:
-        yield start
-    finally:
-        for running in reversed(started):
+    def close(self, failed: bool, say: Callable[[str], None] = print) -> None:
+        for running in reversed(self.started):
             running.stop()
-        if request.node.stash.get(_failed_key, False):
-            for number, running in enumerate(started, 1):
-                print(f"\n===== output of stack {number} ({running.stack.config.step}) =====")
-                print("\n".join(running.log))
-        scratch.cleanup()
+        if failed:
+            for number, running in enumerate(self.started, 1):
+                say(f"\n===== output of stack {number} ({running.stack.config.step}) =====")
+                say("\n".join(running.log))
+        self.scratch.cleanup()
+
+
+@pytest.fixture
+def lab(
+    request: pytest.FixtureRequest, dapr_runtime: Runtime
+) -> Iterator[Callable[..., RunningStack]]:
+    """Start stacks for one test: `lab(step, app_env=..., instances=..., ...)`."""
+    stacks = LabStacks(dapr_runtime)
+    try:
+        yield stacks.start
+    finally:
+        stacks.close(request.node.stash.get(_failed_key, False))
+
+
+@pytest.fixture(scope="module")
+def module_lab(
+    request: pytest.FixtureRequest, dapr_runtime: Runtime
+) -> Iterator[Callable[..., RunningStack]]:
+    """Like `lab`, for stacks that a module's tests share; stopped after the module."""
+    stacks = LabStacks(dapr_runtime)
+    # The module ends in some test's teardown, whose output pytest drops when that test passed.
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        yield stacks.start
+    finally:
+        stacks.close(
+            request.node.stash.get(_failed_key, False),
+            reporter.write_line if reporter is not None else print,
+        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -41,6 +42,11 @@ LOG_SUFFIX = ".log"
 DAPR_BINARY_FIX = "run `uv run daprlab runtime` to find or build the Dapr binaries"
 DEFAULT_START_FIX = "check that it is installed and executable"
 LOG_LEVEL_ENV = "LOG_LEVEL"
+# daprd sends this env var's value to the app as the dapr-api-token header; the app refuses
+# actor callbacks without it, so only this stack's sidecar can call them.
+APP_API_TOKEN_ENV = "APP_API_TOKEN"
+# The running stack's token, in its state dir: a learner's curl to /dapr/config reads it there.
+APP_API_TOKEN_FILE = "app-api-token"
 
 LineSink = Callable[[str, str], None]
 
@@ -284,6 +290,8 @@ class StackConfig:
     resiliency: bool = True
     # True: the state store of instance i (of namespace i) is Redis database i + 1.
     store_per_namespace: bool = False
+    # Fresh for every stack: the shared secret of its sidecars and apps.
+    app_api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
 class Stack:
@@ -305,6 +313,7 @@ class Stack:
         self.on_spawn: Callable[[ManagedProcess], None] = lambda _proc: None
         # The full output of every process, one file each (daprd.log, app-2.log, ...).
         self.log_dir = config.state_dir / LOG_DIR_NAME
+        self.app_api_token_file = config.state_dir / APP_API_TOKEN_FILE
 
     # ---- what tests and the runner look at -------------------------------------------------
     @property
@@ -334,6 +343,10 @@ class Stack:
         """Redis first (daprd loads its state store at start); then everything else at once:
         daprd connects to placement only once the app is up, seconds later."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Readable by its owner only, like any secret.
+        self.app_api_token_file.touch(mode=0o600)
+        self.app_api_token_file.chmod(0o600)
+        self.app_api_token_file.write_text(self.config.app_api_token)
         # Each start begins new log files; the restarts of one stack append to them.
         for old in self.log_dir.glob(f"*{LOG_SUFFIX}"):
             old.unlink()
@@ -585,6 +598,7 @@ class Stack:
             "DAPR_HOST_IP": LOOPBACK,
             # components/statestore.yaml reads the Redis address from here (envRef).
             "REDIS_HOST": f"{LOOPBACK}:{self.config.control_ports.redis}",
+            APP_API_TOKEN_ENV: self.config.app_api_token,
         }
         if inst.index < len(self.config.namespaces) and self.config.namespaces[inst.index]:
             env["NAMESPACE"] = self.config.namespaces[inst.index]
@@ -610,6 +624,7 @@ class Stack:
             "DAPR_HTTP_PORT": str(inst.ports.dapr_http),
             "DAPR_GRPC_PORT": str(inst.ports.dapr_grpc),
             "PYTHONUNBUFFERED": "1",
+            APP_API_TOKEN_ENV: self.config.app_api_token,
             **inst.app_env,
         }
         inst.app = self._spawn(f"app{inst.suffix}", argv, env=env, cwd=self.step_dir)

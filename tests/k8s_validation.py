@@ -148,6 +148,28 @@ def injector_annotations(version: str) -> set[str]:
     return set(ANNOTATION_TAG.findall(source))
 
 
+# How the injector turns dapr.io/app-token-secret (field AppTokenSecret) into daprd's env.
+INJECTOR_SIDECAR_CONTAINER = Path("pkg") / "injector" / "patcher" / "sidecar_container.go"
+SECURITY_CONSTS = Path("pkg") / "security" / "consts" / "consts.go"
+APP_TOKEN_ENV_BLOCK = re.compile(
+    r'AppTokenSecret != "" \{.*?Name: securityConsts\.(\w+),.*?Key:\s*"([^"]+)".*?'
+    r"Name: c\.AppTokenSecret",
+    re.S,
+)
+
+
+def injector_app_token_env(version: str) -> tuple[str, str]:
+    """(daprd's env var, the Secret's key) that the pinned injector fills from the Secret named by
+    `dapr.io/app-token-secret`."""
+    module = dapr_module_dir(version)
+    block = APP_TOKEN_ENV_BLOCK.search((module / INJECTOR_SIDECAR_CONTAINER).read_text())
+    assert block, f"{INJECTOR_SIDECAR_CONTAINER} no longer reads AppTokenSecret as expected"
+    const, key = block.groups()
+    value = re.search(rf'\b{const}\s*=\s*"([^"]+)"', (module / SECURITY_CONSTS).read_text())
+    assert value, f"{const} not found in {SECURITY_CONSTS}"
+    return value.group(1), key
+
+
 # ---- The Tiltfile, evaluated by a Starlark interpreter with stubbed Tilt builtins --------------
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from datetime import timedelta
 
 import pytest
@@ -145,4 +147,69 @@ def test_a_failed_state_call_is_raised_anew_and_encodable(step) -> None:
         "message": "the actor state store failed: connection refused",
         "errorCode": "ERR_STATE_GET",
         "raw_response_bytes": None,  # JSON-encodable, unlike the SDK's own error
+    }
+
+
+# ---- only the sidecar reaches the actor callbacks; /docs is the lab's API, served offline ----
+
+
+@pytest.mark.parametrize("step_name", steps())
+def test_without_a_token_the_app_warns_once_that_the_callbacks_are_open(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, step_name: str
+) -> None:
+    monkeypatch.delenv("APP_API_TOKEN", raising=False)
+    with caplog.at_level(logging.WARNING):
+        client = TestClient(load_step(step_name).app)
+    (warning,) = [r.getMessage() for r in caplog.records if "APP_API_TOKEN" in r.getMessage()]
+    assert "callbacks (/actors/..., /dapr/config) answer anyone" in warning
+    assert client.get("/dapr/config").status_code == 200
+
+
+@pytest.mark.parametrize("step_name", steps())
+def test_with_a_token_only_its_bearer_reaches_the_callbacks(
+    monkeypatch: pytest.MonkeyPatch, step_name: str
+) -> None:
+    monkeypatch.setenv("APP_API_TOKEN", "s3cret")
+    client = TestClient(load_step(step_name).app)
+    refused = client.put("/actors/ChatAgent/eve/method/ProcessMessage", json={"content": "x"})
+    assert refused.status_code == 401
+    assert "no valid dapr-api-token header" in refused.json()["detail"]
+    assert client.get("/dapr/config", headers={"dapr-api-token": "s3cret"}).status_code == 200
+    assert client.get("/healthz").status_code == 200  # probes need no token
+    # The public API needs none either (503 here: no sidecar in a unit test).
+    assert client.post("/chat/alice", json={"content": "hi"}).status_code == 503
+
+
+def test_the_docs_list_only_the_labs_routes(client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/chat/{actor_id}" in paths
+    sdk_routes = [p for p in paths if p.startswith("/actors/") or p in ("/dapr/config", "/healthz")]
+    assert sdk_routes == []
+
+
+def test_the_docs_page_loads_its_assets_from_the_app(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "injected"},
+        {"content": "   "},
+        {"content": "x" * 4001},
+        {"content": 12},
+        ["not", "a", "message"],
+    ],
+)
+def test_the_actor_refuses_what_the_public_api_refuses(step, message: object) -> None:
+    with pytest.raises(ValueError, match="ProcessMessage refused"):
+        step.accepted_message(message)
+    assert step.accepted_message({"content": " kept as written "}) == {
+        "role": "user",
+        "content": " kept as written ",
     }

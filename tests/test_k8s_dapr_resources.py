@@ -19,6 +19,7 @@ from tests.k8s_validation import (
     dapr_documents,
     go_missing,
     injector_annotations,
+    injector_app_token_env,
     kubernetes_documents,
     pinned,
     strict_schema,
@@ -292,3 +293,22 @@ def test_a_misspelled_dapr_annotation_is_caught(typo: str, known_annotations: se
     ]
     app["spec"]["template"]["metadata"]["annotations"][typo] = "x"
     assert dapr_annotations(broken) - known_annotations == {typo}
+
+
+def test_daprd_and_the_app_get_the_app_token_from_one_secret() -> None:
+    """The injector gives daprd the Secret's key as APP_API_TOKEN; the app reads the same key."""
+    try:
+        daprd_env, secret_key = injector_app_token_env(pinned()["dapr-runtime"])
+    except GoMissing as err:
+        go_missing(err)
+    (app,) = [
+        d
+        for d in kubernetes_documents()
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "chat-agent"
+    ]
+    template = app["spec"]["template"]
+    secret = template["metadata"]["annotations"]["dapr.io/app-token-secret"]
+    (container,) = [c for c in template["spec"]["containers"] if c["name"] == "app"]
+    (app_env,) = [e for e in container["env"] if e["name"] == daprd_env]
+    assert daprd_env == "APP_API_TOKEN"  # what main.py reads
+    assert app_env["valueFrom"]["secretKeyRef"] == {"name": secret, "key": secret_key}

@@ -288,6 +288,18 @@ def test_resource_dependencies_are_declared(step_run: tuple[str, TiltRun]) -> No
     assert {r["workload"] for r in run.k8s_resources if r["workload"]} <= deployments
 
 
+def test_the_app_token_secret_is_made_before_the_app(step_run: tuple[str, TiltRun]) -> None:
+    _, run = step_run
+    (token,) = [r for r in run.local_resources if r["name"] == "app-token"]
+    annotations = run.object("Deployment", APP_ID)["spec"]["template"]["metadata"]["annotations"]
+    assert token["env"] == {
+        "APP_TOKEN_SECRET": annotations["dapr.io/app-token-secret"],
+        "NAMESPACE": DEFAULT_NAMESPACE,
+    }
+    assert "app-token" in run.k8s_resource(APP_ID)["resource_deps"]
+    assert token["resource_deps"] == ["namespace"]
+
+
 def test_pins_are_read_from_pyproject(step_run: tuple[str, TiltRun]) -> None:
     _, run = step_run
     assert any("pyproject.toml" == p.name for p in run.watched_files)
@@ -392,7 +404,10 @@ def test_tilt_down_still_refuses_an_unknown_step() -> None:
 @pytest.mark.parametrize(
     ("written", "misspelled"),
     [
-        ("resource_deps = setup_deps", "resource_dep = setup_deps"),  # k8s_resource
+        (
+            'resource_deps = ["dapr"] + setup_deps',
+            'resource_dep = ["dapr"] + setup_deps',
+        ),  # k8s_resource
         ('env = {"DAPR_RUNTIME_VERSION"', 'envs = {"DAPR_RUNTIME_VERSION"'),  # local_resource
         ("build_args = {", "build_arg = {"),  # docker_build
         ('link_path = "/docs"', 'link = "/docs"'),  # port_forward
@@ -472,3 +487,53 @@ def test_dapr_install_refuses_another_version_and_says_how_to_fix_it(tmp_path: P
     assert f"Dapr 1.13.0 is installed, but this lab pins {pin}" in result.stderr
     assert f"dapr upgrade -k --runtime-version {pin}" in result.stderr
     assert "dapr uninstall -k" in result.stderr
+
+
+# ---- The app token Secret, made with a stand-in for kubectl ------------------------------------
+
+
+def run_app_token_create(tmp_path: Path, secret_exists: bool) -> tuple[Path, Path]:
+    """Run the `app-token` local_resource's command; returns kubectl and the stdin it was given."""
+    (token,) = [
+        r for r in evaluate_tiltfile({"step": STEPS[0]}).local_resources if r["name"] == "app-token"
+    ]
+    stdin = tmp_path / "kubectl.stdin"
+    get_exit = 0 if secret_exists else 1
+    body = f'case "$1" in get) exit {get_exit};; create) cat > "{stdin}";; esac'
+    kubectl = fake_executable(tmp_path / "bin", "kubectl", body)
+    result = subprocess.run(
+        token["cmd"],
+        cwd=REPO_ROOT,
+        env={
+            **os.environ,
+            "PATH": f"{kubectl.parent}{os.pathsep}{os.environ['PATH']}",
+            **token["env"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return kubectl, stdin
+
+
+def test_app_token_is_created_random_and_without_a_newline(tmp_path: Path) -> None:
+    kubectl, stdin = run_app_token_create(tmp_path, secret_exists=False)
+    assert recorded_argv(kubectl) == [
+        "create", "secret", "generic", "chat-agent-app-token", "-n", DEFAULT_NAMESPACE,
+        "--from-file=token=/dev/stdin",
+    ]  # fmt: skip
+    token = stdin.read_text()
+    # 32 random bytes, URL-safe: valid in an HTTP header, never on kubectl's command line.
+    assert len(token) >= 43 and token.strip() == token and token.isascii()
+    again = run_app_token_create(tmp_path / "again", secret_exists=False)[1].read_text()
+    assert again != token
+
+
+def test_an_existing_app_token_is_kept(tmp_path: Path) -> None:
+    kubectl, stdin = run_app_token_create(tmp_path, secret_exists=True)
+    assert recorded_argv(kubectl) == [
+        "get", "secret", "chat-agent-app-token", "-n", DEFAULT_NAMESPACE
+    ]  # fmt: skip
+    assert not stdin.exists()

@@ -49,6 +49,8 @@ class Machine:
         ports = self.running.stack.instances[0].ports
         command = command.replace("localhost:8000", f"localhost:{ports.app}")
         command = command.replace("localhost:3500", f"localhost:{ports.dapr_http}")
+        # `daprlab up` keeps its state (the app token among it) in .lab/; the test's stacks here.
+        command = command.replace(".lab/", f"{self.state_dir}/")
         done = subprocess.run(
             ["bash", "-o", "pipefail", "-c", command],
             capture_output=True,
