@@ -2,6 +2,8 @@
 
 daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
 daprlab console --step ...     # the lab console alone, e.g. under Tilt (see the Tiltfile)
+daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
+daprlab where alice            # which replica hosts an actor (with `up --replicas N`)
 daprlab runtime                # find or build the pinned daprd/placement/scheduler
 daprlab steps                  # list the steps
 daprlab pins                   # print the pinned versions
@@ -20,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import logfilter, netcheck, paths
+from daprlab import control, logfilter, netcheck, paths
 from daprlab.console import run as console_run
 from daprlab.runtime import RuntimeMissing, ensure_runtime
 from daprlab.stack import (
@@ -34,14 +36,13 @@ from daprlab.stack import (
 )
 from daprlab.toolchain import LAB_GO_FLAG
 from daprlab.versions import pins
-from daprlab.wait import wait_for
 
 NAME_WIDTH = 10
-# How long `up` waits between checks that every process is still alive.
-WATCH_INTERVAL_SECONDS = 0.2
 EXIT_INTERRUPTED = 130
 DEAD_PROCESS_LINES = 10
 EXIT_USAGE = 2
+# Each replica is a daprd and a Python app: more than this does not fit a laptop's demo.
+MAX_REPLICAS = 5
 # Each stops the runner the same way: Ctrl-C, `kill`, or the terminal going away.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -120,16 +121,37 @@ def _ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def replica_count(raw: str) -> int:
+    if not raw.isdecimal() or not 1 <= int(raw) <= MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_REPLICAS}, got {raw!r}")
+    return int(raw)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     paths.step_dir(args.step)  # fails early with the list of valid steps
+    if args.namespaces:
+        if args.replicas not in (1, len(args.namespaces)):
+            raise ValueError("--namespaces starts one replica per namespace: leave out --replicas")
+        args.replicas = len(args.namespaces)
+    elif args.store_per_namespace:
+        raise ValueError("--store-per-namespace needs --namespaces")
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
     runtime = ensure_runtime(say=say)
+    control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
+    if args.own_redis:  # `daprlab fault` can pause or stop only a Redis the runner started
+        control_ports.redis = netcheck.free_port()
     config = StackConfig(
         step=args.step,
         state_dir=args.state_dir,
-        control_ports=ControlPorts.free() if args.free_ports else ControlPorts.fixed(),
-        instance_ports=[InstancePorts.free() if args.free_ports else InstancePorts.fixed()],
-        reuse_redis=not args.free_ports,
+        control_ports=control_ports,
+        instance_ports=[
+            InstancePorts.free() if args.free_ports else InstancePorts.fixed(index)
+            for index in range(args.replicas)
+        ],
+        reuse_redis=not (args.free_ports or args.own_redis),
+        resiliency=not args.no_resiliency,
+        namespaces=args.namespaces,
+        store_per_namespace=args.store_per_namespace,
     )
     # The app inherits the runner's environment: the console counts with the same settings.
     app_env = {**os.environ, **config.app_env}
@@ -138,9 +160,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     on_screen = screen(args.verbose)
     sink = console_run.tee(on_screen, console.sink) if console else on_screen
     stack = Stack(config, runtime, sink)
+    runner = control.Runner(stack, say)
     try:
+        runner.claim()  # refuses a second runner; stops an earlier run's leftovers
         say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
+        if args.no_resiliency:
+            say("without components/resiliency.yaml: no retries on the state store")
         stack.start()
+        runner.write()
         console_line = ""
         if console is not None:  # served before "ready", so that the ready lines come together
             port = netcheck.free_port() if args.free_ports else console_run.DEFAULT_PORT
@@ -148,18 +175,20 @@ def cmd_up(args: argparse.Namespace) -> int:
                 console_line = console.serve(console_run.stack_targets(stack), port)
             except OSError as err:  # the lab runs on without its page
                 console_line = f"off: {err}"
-        say(f"ready: API docs   {stack.app_url}/docs")
-        if console_line:
-            say(f"       console    {console_line}")
-        say(f"       sidecar    {stack.dapr_url}/v1.0/metadata")
+        for inst in stack.instances:
+            which = f"replica-{inst.index + 1} " if args.replicas > 1 else ""
+            if args.namespaces:
+                which += f"(namespace {args.namespaces[inst.index]}) "
+            say(f"ready: {which}API docs   {inst.app_url}/docs")
+            if console_line and inst.index == 0:
+                say(f"       console    {console_line}")
+            say(f"       {which}sidecar    {inst.dapr_url}/v1.0/metadata")
         # The README's own requests, so its outputs stay those of a first run.
         say(f'       try it     {paths.step_dir(args.step) / "README.md"}, section "Try it"')
         say(f"       logs       {stack.log_dir}/ (every line of every process, one file each)")
         say(f"       app token  {stack.app_api_token_file} (new each run: the header daprd sends)")
-        say("press Ctrl-C to stop everything")
-        dead: ManagedProcess = wait_for(
-            stack.dead, float("inf"), "a process to exit", WATCH_INTERVAL_SECONDS
-        )
+        say("press Ctrl-C to stop everything (`daprlab fault` and `where` work meanwhile)")
+        dead: ManagedProcess = runner.watch()
         say(f"{dead.name} {dead.exit_reason()}; stopping the rest. Its last lines:")
         dead.drain()
         # Printed whatever the quiet view hid: they say why it died.
@@ -176,7 +205,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         _ignore_stop_signals()
         if console is not None:
             console.stop()
-        stack.stop()
+        runner.stop_stack()
+        runner.release()
         say("stopped")
 
 
@@ -206,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--state-dir",
         type=Path,
-        default=paths.LOCAL_STATE_DIR,
+        default=control.default_state_dir(),
         help="where Redis and the scheduler keep their data, and the logs (default: .lab/)",
     )
     up.add_argument(
@@ -217,7 +247,36 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--no-console", action="store_true", help="do not start the lab console (a web page)"
     )
+    up.add_argument(
+        "--replicas",
+        type=replica_count,
+        default=1,
+        help=f"app + daprd pairs behind one placement (1 to {MAX_REPLICAS})",
+    )
+    up.add_argument(
+        "--own-redis",
+        action="store_true",
+        help="start a Redis of the runner's own on a free port, even if one runs on 6379",
+    )
+    up.add_argument(
+        "--no-resiliency",
+        action="store_true",
+        help="run daprd without components/resiliency.yaml (no state-store retries)",
+    )
+    up.add_argument(
+        "--namespaces",
+        type=lambda raw: raw.split(","),
+        default=[],
+        metavar="NS1,NS2",
+        help="one replica per namespace, all on the one placement and Redis",
+    )
+    up.add_argument(
+        "--store-per-namespace",
+        action="store_true",
+        help="give each namespace's state store a Redis database of its own (1, 2, ...)",
+    )
     up.set_defaults(func=cmd_up)
+    control.add_commands(sub)
     console_run.add_console_command(sub, say)
     runtime_parser = sub.add_parser("runtime", help="find or build the pinned Dapr runtime")
     runtime_parser.add_argument(

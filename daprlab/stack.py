@@ -19,8 +19,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daprlab import netcheck, scheduler_flags
-from daprlab.paths import COMPONENTS_DIR, step_dir
+from daprlab import lifeline, netcheck, scheduler_flags
+from daprlab.paths import step_dir
+from daprlab.resources import resources_dir
 from daprlab.runtime import Runtime
 from daprlab.wait import DeadlineExceeded, wait_for
 
@@ -108,8 +109,10 @@ class InstancePorts:
     dapr_metrics: int = 9090
 
     @classmethod
-    def fixed(cls) -> InstancePorts:
-        return cls(8000, 3500, 50001, 50002, 9090)
+    def fixed(cls, index: int = 0) -> InstancePorts:
+        """Replica `index`'s ports: 8000, 3500, 50001, 50002, 9090 for the first, then +1 (app,
+        HTTP, metrics) and +10 (gRPC, clear of placement's 50005 and the scheduler's 50006)."""
+        return cls(8000 + index, 3500 + index, 50001 + 10 * index, 50002 + 10 * index, 9090 + index)
 
     @classmethod
     def free(cls) -> InstancePorts:
@@ -157,6 +160,7 @@ class ManagedProcess:
                 text=True,
                 errors="replace",
                 start_new_session=True,
+                preexec_fn=lifeline.die_with_parent(),
             )
         except OSError as err:
             raise StackError(
@@ -282,6 +286,10 @@ class StackConfig:
     # daprd's NAMESPACE for each instance, in order; missing or empty: Dapr's "default".
     namespaces: list[str] = field(default_factory=list)
     log_level: str = "info"
+    # False: daprd runs without components/resiliency.yaml (no state-store retries).
+    resiliency: bool = True
+    # True: the state store of instance i (of namespace i) is Redis database i + 1.
+    store_per_namespace: bool = False
     # Fresh for every stack: the shared secret of its sidecars and apps.
     app_api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -301,6 +309,8 @@ class Stack:
         self.instances = [
             Instance(i, p, dict(config.app_env)) for i, p in enumerate(config.instance_ports)
         ]
+        # Called with each process just started (the runner records its pid).
+        self.on_spawn: Callable[[ManagedProcess], None] = lambda _proc: None
         # The full output of every process, one file each (daprd.log, app-2.log, ...).
         self.log_dir = config.state_dir / LOG_DIR_NAME
         self.app_api_token_file = config.state_dir / APP_API_TOKEN_FILE
@@ -374,6 +384,7 @@ class Stack:
         proc.start()
         assert proc.pid is not None
         self.started.append((name, proc.pid))
+        self.on_spawn(proc)
         return proc
 
     def _ready(self, proc: ManagedProcess, where: str) -> None:
@@ -393,8 +404,14 @@ class Stack:
         try:
             wait_for(ready, timeout, what)
         except DeadlineExceeded as err:
+            tails = "".join(
+                f"\n{proc.name}'s last lines:\n" + "\n".join(list(proc.lines)[-10:])
+                for proc in procs
+            )
+            names = " and ".join(proc.name for proc in procs)
             raise StackError(
-                f"{err}; is something else slowing it down? see the logs in {self.log_dir}"
+                f"{names} not ready: {err}; is something else slowing it down? "
+                f"Full logs in {self.log_dir}{tails}"
             ) from err
 
     def _require_free(self, name: str, ports: dict[str, int]) -> None:
@@ -475,6 +492,8 @@ class Stack:
             "--healthz-port", str(ports.placement_health),
             "--initial-cluster", f"dapr-placement-0={LOOPBACK}:{ports.placement_raft}",
             "--enable-metrics=false",
+            # GET /placement/state on the healthz port: the hosts `daprlab where` hashes over.
+            "--metadata-enabled",
             "--log-level", self.config.log_level,
         ]  # fmt: skip
         url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
@@ -534,6 +553,8 @@ class Stack:
 
     def daprd_argv(self, inst: Instance) -> list[str]:
         ports, control = inst.ports, self.config.control_ports
+        redis_db = inst.index + 1 if self.config.store_per_namespace else None
+        resources = resources_dir(self.config.state_dir, self.config.resiliency, redis_db)
         return [
             self.runtime.path("daprd"),
             "--app-id", APP_ID,
@@ -546,7 +567,7 @@ class Stack:
             "--dapr-listen-addresses", LOOPBACK,
             "--placement-host-address", f"{LOOPBACK}:{control.placement}",
             "--scheduler-host-address", f"{LOOPBACK}:{control.scheduler}",
-            "--resources-path", str(COMPONENTS_DIR),
+            "--resources-path", str(resources),
             "--enable-metrics=true",
             "--metrics-port", str(ports.dapr_metrics),
             "--metrics-listen-address", LOOPBACK,

@@ -10,6 +10,14 @@ How a README's "Run" and "Try it" sections read as a walkthrough (`walkthrough()
   what the command prints at once.
 - A ```json or ```text block after some prose ("10 seconds later: ...") is what the latest
   command prints when run again later: the walkthrough repeats it until it prints that.
+- An output block marked ```text varies holds numbers that differ from run to run (how placement
+  spreads actors over the ports of the run, a count taken while it changes): each run of digits
+  in it, and in what the command prints, is compared as `<n>`.
+
+The guide to the experiments (EXPERIMENTS.md, `experiments()`) has one `## ` section per
+experiment, with the same sections one level down (`### Run`, `### Try it`, ...); its `daprlab up`
+lines may carry the runner's options (`--replicas 3`), and it plays them with the real runner,
+in the background, as a learner's first terminal would (tests/test_experiments_e2e.py).
 
 Outputs are compared exactly, after `normalize()` has put a placeholder, in both the README's
 output and the real one, in place of what legitimately differs from run to run (`PLACEHOLDERS`):
@@ -63,9 +71,12 @@ ENV_ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`([^`]*)`\s*\|", re.M)
 LOG_CALL = re.compile(r"logger\.(?:debug|info|warning|error)\(\s*\"([^\"]+)\"")
 LINK = re.compile(r"\]\((?!https?://|#)([^)#\s]+)")
 SETTING = r"[A-Z][A-Z0-9_]*=\S+"
-RUN_COMMAND = re.compile(rf"^((?:{SETTING}\s+)*)uv run daprlab up (\S+)$")
+# The runner's options, as EXPERIMENTS.md gives them: `--replicas 3`, `--no-resiliency`.
+RUN_OPTIONS = r"((?:\s+--[a-z-]+(?:\s+[^-\s]\S*)?)*)"
+RUN_COMMAND = re.compile(rf"^((?:{SETTING}\s+)*)uv run daprlab up (\S+){RUN_OPTIONS}$")
 INLINE_RUN_COMMAND = re.compile(rf"`((?:{SETTING}\s+)*)uv run daprlab up (\S+)`")
 OUTPUT_LANGS = ("json", "text")
+VARIES = "varies"
 ACTOR_ID_IN_URL = re.compile(r"/(?:chat|quick-chat|actors/\w+)/([\w-]+)")
 APP_LOG = "app"
 
@@ -90,6 +101,7 @@ class Start:
 
     step: str
     env: dict[str, str]
+    options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +111,8 @@ class Command:
     command: str
     expected: str | None = None
     later: list[str] = field(default_factory=list)
+    # The outputs that are ```text varies blocks: their numbers are compared as placeholders.
+    varies: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -111,12 +125,26 @@ def headings(text: str) -> list[str]:
     return re.findall(r"^## (.+)$", text, re.M)
 
 
-def section(text: str, name: str) -> str:
-    """The text under `## name`, up to the next `## ` heading."""
-    match = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+def section(text: str, name: str, level: int = 2) -> str:
+    """The text under `## name` (`### name` at level 3), up to the next heading of that level
+    or above."""
+    marks = "#" * level
+    match = re.search(
+        rf"^{marks} {re.escape(name)}\n(.*?)(?=^#{{1,{level}}} |\Z)", text, re.S | re.M
+    )
     if match is None:
-        raise ValueError(f"no section '## {name}'")
+        raise ValueError(f"no section '{marks} {name}'")
     return match.group(1)
+
+
+def experiments(text: str) -> dict[str, str]:
+    """The experiments of EXPERIMENTS.md: each `## ` section that has a `### Run`, by title."""
+    found = {}
+    for title in headings(text):
+        body = section(text, title)
+        if re.search(r"^### Run$", body, re.M):
+            found[title] = body
+    return found
 
 
 def learners_path(text: str) -> str:
@@ -159,14 +187,15 @@ def run_command(line: str) -> Start | None:
     match = RUN_COMMAND.match(line.strip())
     if match is None:
         return None
-    return Start(match.group(2), dict(s.split("=", 1) for s in match.group(1).split()))
+    settings = dict(s.split("=", 1) for s in match.group(1).split())
+    return Start(match.group(2), settings, match.group(3).split())
 
 
-def walkthrough(text: str) -> list[Start | Command]:
+def walkthrough(text: str, level: int = 2) -> list[Start | Command]:
     """What a learner does in "Run" and "Try it", in order (see the module docstring)."""
     steps: list[Start | Command] = []
     for name in ("Run", "Try it"):
-        body = section(text, name)
+        body = section(text, name, level)
         previous_end = 0
         for block in blocks(body):
             right_after = body[previous_end : block.start].strip() == ""
@@ -181,6 +210,8 @@ def walkthrough(text: str) -> list[Start | Command]:
                 last = steps[-1] if steps else None
                 if not isinstance(last, Command):
                     raise ValueError(f"an output with no command before it: {output}")
+                if block.info == VARIES:
+                    last.varies.add(output)
                 if right_after and last.expected is None and not last.later:
                     last.expected = output
                 else:
@@ -233,12 +264,13 @@ PLACEHOLDERS = [
 ]
 
 
-def normalize(output: str) -> str:
-    """`output` with the placeholders of the module docstring in place of what varies."""
+def normalize(output: str, varies: bool = False) -> str:
+    """`output` with the placeholders of the module docstring in place of what varies (with
+    `varies`, every number too)."""
     output = output.strip()
     for pattern, replace in PLACEHOLDERS:
         output = pattern.sub(replace, output)
-    return output
+    return re.sub(r"\d+(?:\.\d+)?", "<n>", output) if varies else output
 
 
 def curl_routes(command: str) -> list[tuple[str, str, str]]:
@@ -252,11 +284,11 @@ def env_defaults(text: str) -> dict[str, str]:
     return dict(ENV_ROW.findall(text))
 
 
-def log_blocks(text: str) -> list[LogBlock]:
+def log_blocks(text: str, level: int = 2) -> list[LogBlock]:
     """The ```log blocks under "What to look for", with the process whose log they quote."""
     return [
         LogBlock(block.info or APP_LOG, [line for line in block.body.splitlines() if line.strip()])
-        for block in blocks(section(text, "What to look for"))
+        for block in blocks(section(text, "What to look for", level))
         if block.lang == "log"
     ]
 

@@ -16,15 +16,12 @@ import pytest
 
 from daprlab.harness import RunningStack
 from daprlab.paths import step_dir, steps
-from daprlab.wait import DeadlineExceeded, wait_for
-from tests import readme_check
+from daprlab.wait import wait_for
+from tests import readme_check, walkthrough
 
 pytestmark = pytest.mark.e2e
 # The slowest README command waits for a deadlock to time out (FOLLOW_UP_TIMEOUT_SECONDS).
 COMMAND_TIMEOUT_SECONDS = 60
-# The longest wait a README announces is step 02's expiry (its Run section's HISTORY_TTL_SECONDS).
-LATER_TIMEOUT_SECONDS = 60
-REPEAT_INTERVAL_SECONDS = 0.5
 # A quoted log line follows the command that causes it within a second or two.
 LOG_TIMEOUT_SECONDS = 15
 
@@ -70,37 +67,17 @@ def machine(lab: Callable[..., RunningStack], tmp_path: Path) -> Machine:
     return Machine(lab, tmp_path)
 
 
-def prints_later(machine: Machine, command: str, later: str) -> None:
-    """Repeat `command` until it prints `later`, as a learner who waits a while would see."""
-    wanted = readme_check.normalize(later)
-    printed: list[str] = [""]
-
-    def matches() -> bool:
-        printed[0] = machine.run(command)
-        return readme_check.normalize(printed[0]) == wanted
-
-    try:
-        wait_for(matches, LATER_TIMEOUT_SECONDS, f"`{command}`", REPEAT_INTERVAL_SECONDS)
-    except DeadlineExceeded as err:
-        raise AssertionError(f"{err}\nREADME: {later}\nlast printed: {printed[0]}") from err
-
-
 def follow_readme(machine: Machine, step: str) -> None:
     """Do what the step's README says, and check that everything it shows is what happens."""
     text = (step_dir(step) / "README.md").read_text()
     first_stack = len(machine.stacks)
-    for action in readme_check.walkthrough(text):
-        if isinstance(action, readme_check.Start):
-            assert action.step == step, f"{step}/README.md starts {action.step}"
-            machine.up(step, action.env)
-            continue
-        printed = machine.run(action.command)
-        if action.expected is not None:
-            assert readme_check.normalize(printed) == readme_check.normalize(action.expected), (
-                f"{action.command}\nREADME: {action.expected}\nprinted: {printed}"
-            )
-        for later in action.later:
-            prints_later(machine, action.command, later)
+
+    def up(start: readme_check.Start) -> None:
+        assert start.step == step, f"{step}/README.md starts {start.step}"
+        assert not start.options, f"{step}/README.md gives `daprlab up` options: {start.options}"
+        machine.up(step, start.env)
+
+    walkthrough.play(readme_check.walkthrough(text), up, machine.run)
     stacks = machine.stacks[first_stack:]
     assert stacks, f"{step}/README.md never starts the stack"
     for block in readme_check.log_blocks(text):
