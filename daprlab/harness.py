@@ -40,6 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
         start = low + int(worker[2:]) * width
         netcheck.FREE_PORT_RANGE = (start, start + width - 1)
 
+
 HTTP_TIMEOUT_SECONDS = 90
 # Set by CI services (and by .ci/run): a missing runtime fails instead of skipping.
 CI_ENV = "CI"
