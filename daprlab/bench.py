@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -540,11 +539,13 @@ def table(runs: list[Run], plan: Plan) -> list[str]:
 # ---- the whole run ----------------------------------------------------------------------------
 @contextmanager
 def stacks_started(stacks: list[Stack]) -> Iterator[None]:
-    """Start the stacks side by side; stop every one of them at the end, whatever happens."""
+    """Start the stacks one after the other; stop every one of them at the end, whatever happens.
+
+    From this thread: a child dies with the thread that started it (daprlab/lifeline.py), so a
+    pool's short-lived threads would take the stacks down with them."""
     try:
-        with ThreadPoolExecutor(max_workers=len(stacks)) as pool:
-            for future in [pool.submit(stack.start) for stack in stacks]:
-                future.result()
+        for stack in stacks:
+            stack.start()
         yield
     finally:
         for stack in stacks:
