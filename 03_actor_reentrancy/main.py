@@ -8,50 +8,43 @@ Run: `uv run daprlab up 03_actor_reentrancy`, then open http://127.0.0.1:8000/do
 
 from __future__ import annotations
 
-import asyncio
-import hmac
-import json
-import logging
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
-import aiohttp
 from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, ActorRuntime, actormethod
-from dapr.actor.client.proxy import ActorFactoryBase
 from dapr.actor.runtime.config import ActorRuntimeConfig
-from dapr.actor.runtime.context import ActorRuntimeContext
-from dapr.clients import DaprActorClientBase, DaprActorHttpClient, DaprInternalError
-from dapr.clients.http.client import DaprHttpClient
-from dapr.clients.http.conf import CONTENT_TYPE_HEADER, DAPR_API_TOKEN_HEADER
-from dapr.conf import settings
 from dapr.ext.fastapi import DaprActor
-from dapr.serializers import DefaultJSONSerializer
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+# The lab's plumbing, not the lesson: what each piece is for is in lab_plumbing/README.md.
+from lab_plumbing import (
+    EXACT_JSON,
+    Sidecar,
+    accepted,
+    app_logger,
+    env_int,
+    guard,
+    state_store_errors,
+)
 
 # A step's own imports sit in its marked block below, apart from the sorted base imports.
 # isort: split
 # >>> feature: 03_actor_reentrancy
 from dapr.actor.runtime.config import ActorReentrancyConfig, ActorTypeConfig
+from dapr.clients import DaprInternalError
+
+from lab_plumbing import env_flag, unwrap_actor_error
 
 # <<< feature
 
 
 # ---- settings ---------------------------------------------------------------------------------
-def env_int(name: str, default: int, minimum: int = 1) -> int:
-    """A whole number from the environment; a bad value stops the app with a one-line reason."""
-    raw = os.environ.get(name, str(default))
-    if not raw.strip().isdecimal() or int(raw) < minimum:
-        raise SystemExit(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
-    return int(raw)
-
-
+logger = app_logger("chat_agent")
 ACTOR_TYPE = "ChatAgent"
 HISTORY_KEY = "history"
 # History keeps this many user/assistant pairs; older pairs are dropped whole.
@@ -63,16 +56,7 @@ ACTOR_IDLE_TIMEOUT = timedelta(seconds=env_int("ACTOR_IDLE_TIMEOUT_SECONDS", 360
 # How long an HTTP request waits for the actor before answering 504.
 ACTOR_CALL_TIMEOUT_SECONDS = env_int("ACTOR_CALL_TIMEOUT_SECONDS", 30)
 
-
 # >>> feature: 03_actor_reentrancy
-def env_flag(name: str, default: bool) -> bool:
-    """A "true"/"false" switch from the environment; anything else stops the app with the reason."""
-    raw = os.environ.get(name, str(default)).strip().lower()
-    if raw not in ("true", "false"):
-        raise SystemExit(f"{name} must be true or false, got {raw!r}")
-    return raw == "true"
-
-
 FOLLOW_UP_ACTOR_TYPE = "FollowUpAgent"
 # The one switch: "false" turns reentrancy off, and the follow-up call chain deadlocks.
 REENTRANCY_ENABLED = env_flag("REENTRANCY_ENABLED", True)
@@ -91,45 +75,6 @@ DRAIN_REBALANCED_ACTORS = True
 # <<< feature
 
 
-# ---- models -----------------------------------------------------------------------------------
-class ChatMessage(BaseModel):
-    role: Literal["user"] = "user"
-    content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH)
-
-    @field_validator("content")
-    @classmethod
-    def not_blank(cls, content: str) -> str:
-        if not content.strip():
-            raise ValueError("content must not be blank")
-        return content  # kept exactly as written: no stripping, no parsing
-
-
-class Message(BaseModel):
-    role: Literal["user", "assistant"]
-    content: str
-
-
-class ChatReply(BaseModel):
-    actor_id: str
-    reply: Message
-
-
-class History(BaseModel):
-    actor_id: str
-    messages: list[Message]
-
-
-# >>> feature: 03_actor_reentrancy
-class ReentrancySettings(BaseModel):
-    actor_type: str
-    enabled: bool
-    max_stack_depth: int
-    follow_up_timeout_seconds: int
-
-
-# <<< feature
-
-
 # ---- interface and actor ----------------------------------------------------------------------
 class ChatAgentInterface(ActorInterface):
     @actormethod(name="ProcessMessage")
@@ -138,17 +83,14 @@ class ChatAgentInterface(ActorInterface):
     @actormethod(name="GetConversationHistory")
     async def get_conversation_history(self) -> list: ...
 
-    # >>> feature: 03_actor_reentrancy
 
-
+# >>> feature: 03_actor_reentrancy
 class FollowUpAgentInterface(ActorInterface):
     @actormethod(name="SuggestFollowUp")
     async def suggest_follow_up(self) -> str: ...
 
 
 # <<< feature
-
-
 class ChatAgent(
     Actor,
     ChatAgentInterface,
@@ -168,8 +110,9 @@ class ChatAgent(
     # >>> feature: 03_actor_reentrancy
     async def _ask_for_follow_up(self) -> str:
         """Ask FollowUpAgent, which calls back into this actor: one chain, two entries here."""
+        proxies = sidecar.proxy_factory(FOLLOW_UP_TIMEOUT_SECONDS)  # fails fast on a deadlock
         follow_up_agent = ActorProxy.create(
-            FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxy_factories["follow_up"]
+            FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxies
         )
         try:
             return await follow_up_agent.SuggestFollowUp()
@@ -194,7 +137,8 @@ class ChatAgent(
     # <<< feature
 
     async def process_message(self, message: dict) -> dict:
-        message = accepted_message(message)  # daprd's own actor API skips the route's checks
+        # daprd's own actor API skips the route's checks: the same rules apply here.
+        message = accepted(ChatMessage, message, "ProcessMessage")
         history = await self.get_conversation_history()
         # >>> feature: 03_actor_reentrancy
         follow_up = await self._ask_for_follow_up()
@@ -272,41 +216,107 @@ RUNTIME_CONFIG.update_entities([FOLLOW_UP_ACTOR_TYPE])
 # <<< feature
 
 
-# ---- app and routes ---------------------------------------------------------------------------
+# ---- models -----------------------------------------------------------------------------------
+class ChatMessage(BaseModel):
+    role: Literal["user"] = "user"
+    content: str = Field(min_length=1, max_length=CONTENT_MAX_LENGTH)
+
+    @field_validator("content")
+    @classmethod
+    def not_blank(cls, content: str) -> str:
+        if not content.strip():
+            raise ValueError("content must not be blank")
+        return content  # kept exactly as written: no stripping, no parsing
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChatReply(BaseModel):
+    actor_id: str
+    reply: Message
+
+
+class History(BaseModel):
+    actor_id: str
+    messages: list[Message]
+
+
+# >>> feature: 03_actor_reentrancy
+class ReentrancySettings(BaseModel):
+    actor_type: str
+    enabled: bool
+    max_stack_depth: int
+    follow_up_timeout_seconds: int
+
+
+# <<< feature
+
+
+# ---- the app: actors registered with daprd, proxies to call them -----------------------------
+sidecar = Sidecar(ACTOR_CALL_TIMEOUT_SECONDS)  # one keep-alive pool to daprd; 503s until it is up
+
+
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     ActorRuntime.set_actor_config(RUNTIME_CONFIG)
     # daprd asks GET /dapr/config once, maybe before registration: advertise the types already.
     RUNTIME_CONFIG.update_entities([ACTOR_TYPE])
-    async with sidecar_connections():  # one keep-alive pool for every call to daprd
-        if await sidecar_ready():
-            await register_actors()
-            yield
-        else:
-            waiting = asyncio.create_task(register_when_sidecar_is_up())
-            yield
-            waiting.cancel()
+    async with sidecar.connected(register_actors):  # registers once daprd answers
+        yield
+
+
+async def register_actors() -> None:
+    await dapr_actor.register_actor(
+        ChatAgent,
+        message_serializer=EXACT_JSON,
+        state_serializer=EXACT_JSON,
+        actor_factory=sidecar.actor_factory(),
+    )
+    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, sidecar.url)
+    # >>> feature: 03_actor_reentrancy
+    await dapr_actor.register_actor(
+        FollowUpAgent,
+        message_serializer=EXACT_JSON,
+        state_serializer=EXACT_JSON,
+        actor_factory=sidecar.actor_factory(),
+    )
+    logger.info(
+        "reentrancy for %s is %s, maxStackDepth %d",
+        ACTOR_TYPE, "on" if REENTRANCY_ENABLED else "off", REENTRANCY_MAX_STACK_DEPTH,
+    )  # fmt: skip
+    # <<< feature
+
+
+def chat_agent_proxy(actor_id: str) -> ActorProxy:
+    return ActorProxy.create(
+        ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, sidecar.proxy_factory()
+    )
 
 
 app = FastAPIOffline(title="ChatAgent", lifespan=lifespan)  # /docs served by the app itself
 dapr_actor = DaprActor(app)
+guard(app, ChatMessage)  # daprd's routes need the app token; exact 422s; /docs: the lab's API
 # The actor id in a route's path, checked before any actor is called.
 ActorIdParam = Annotated[
     str, PathParam(pattern=ACTOR_ID_PATTERN, description="letters, digits, - or _")
 ]
 
 
+# ---- routes -----------------------------------------------------------------------------------
 @app.post("/chat/{actor_id}", response_model=ChatReply)
 async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
     agent = chat_agent_proxy(actor_id)
-    reply = await call_actor(agent, agent.ProcessMessage(message.model_dump()))
+    reply = await sidecar.call_actor(agent, agent.ProcessMessage(message.model_dump()))
     return ChatReply(actor_id=actor_id, reply=Message(**reply))
 
 
 @app.get("/chat/{actor_id}/history", response_model=History)
 async def history(actor_id: ActorIdParam) -> History:
     agent = chat_agent_proxy(actor_id)
-    messages = await call_actor(agent, agent.GetConversationHistory())
+    messages = await sidecar.call_actor(agent, agent.GetConversationHistory())
     return History(actor_id=actor_id, messages=[Message(**m) for m in messages])
 
 
@@ -325,13 +335,7 @@ async def reentrancy() -> ReentrancySettings:
 # <<< feature
 
 
-# ======= Not the lesson: below, the same plumbing in every step (a step's own lines marked) =======
-logging.basicConfig(
-    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s:     %(message)s"
-)
-logger = logging.getLogger("chat_agent")
-
-
+# ---- the assistant ----------------------------------------------------------------------------
 def compose_reply(content: str) -> str:
     """The assistant's answer: a deterministic echo. Plug a model in here."""
     return f"You said: {content}"
@@ -340,367 +344,3 @@ def compose_reply(content: str) -> str:
 def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """Keep the newest HISTORY_MAX_PAIRS user/assistant pairs; never split a pair."""
     return messages[-2 * HISTORY_MAX_PAIRS :]
-
-
-# ---- errors: each way an actor call fails, as a clear HTTP error -------------------------------
-T = TypeVar("T")
-ACTOR_ERROR_WRAPPING = "error from actor service: "  # daprd's prefix to a failed method's body
-
-
-def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:
-    """(errorCode, message) of a failed actor or state call, without daprd's wrapping around it."""
-    details = err.as_dict()
-    message, code = details["message"] or "", details["errorCode"]
-    _, wrapped, body = message.partition(ACTOR_ERROR_WRAPPING)
-    if wrapped:
-        if body.startswith("("):  # from Dapr 1.15 on, the app's HTTP status first: "(500) {...}"
-            body = body.partition(") ")[2]
-        try:
-            inner = json.loads(body)
-            message, code = inner["message"], inner["errorCode"]
-        except (ValueError, KeyError, TypeError):
-            pass  # not an error our actors sent: keep daprd's message as it is
-    return code, message
-
-
-@contextmanager
-def state_store_errors() -> Iterator[None]:
-    """Raise a failed state operation anew: the SDK cannot encode the raw bytes `err` carries (it
-    would answer a bare "Internal Server Error"); still a DaprInternalError, so it drops changes."""
-    try:
-        yield
-    except DaprInternalError as err:
-        code, message = unwrap_actor_error(err)
-        raise DaprInternalError(f"the actor state store failed: {message}", code) from err
-
-
-def error_answer(status: int, detail: str) -> HTTPException:
-    """The HTTP error a route answers, logged too: the access log is off by default."""
-    logger.warning("answered %d: %s", status, detail)
-    return HTTPException(status, detail)
-
-
-async def call_actor(agent: ActorProxy, call: Awaitable[T]) -> T:
-    """Await one call on `agent` and turn each way it can fail into a clear HTTP error."""
-    who = f"{agent.actor_type} {agent.actor_id}"
-    try:
-        return await call
-    except aiohttp.ClientConnectionError as err:
-        raise error_answer(
-            503,
-            f"Dapr sidecar not reachable at {SIDECAR_URL} ({err}): is daprd running? "
-            "`uv run daprlab up <step>` starts it with the app",
-        ) from err
-    except TimeoutError as err:
-        waited = f"{who} did not answer within {ACTOR_CALL_TIMEOUT_SECONDS}s"
-        status = await placement_status()
-        if status != "placement: connected":
-            # Without placement, daprd holds actor calls until it is back.
-            raise error_answer(
-                503, f"{waited}: the sidecar reports '{status}': is the placement service running?"
-            ) from err
-        raise error_answer(504, waited) from err
-    except DaprInternalError as err:
-        code, message = unwrap_actor_error(err)
-        # >>> feature: 03_actor_reentrancy
-        if "TimeoutError" in message:
-            # The actor itself gave up waiting on FollowUpAgent (see _ask_for_follow_up).
-            raise error_answer(504, f"{who} timed out: {message}") from err
-        # <<< feature
-        if "did not find address for actor" in message:
-            raise error_answer(
-                503,
-                f"no host for {who}: is the placement service running and "
-                f"the actor state store configured? ({message})",
-            ) from err
-        raise error_answer(500, f"{who} failed: {code}: {message}") from err
-
-
-SIDECAR_URL = f"http://{settings.DAPR_RUNTIME_HOST}:{settings.DAPR_HTTP_PORT}"
-SIDECAR_CHECK_TIMEOUT_SECONDS = 1
-
-
-async def sidecar_ready() -> bool:
-    """True once daprd answers; the SDK's own wait would block the event loop instead."""
-    try:
-        async with aiohttp.ClientSession() as session:
-            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
-            async with session.get(f"{SIDECAR_URL}/v1.0/healthz/outbound", timeout=timeout) as resp:
-                return resp.status < 300
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
-async def placement_status() -> str:
-    """The sidecar's word on its placement connection ("placement: connected" when all is well)."""
-    try:
-        async with aiohttp.ClientSession() as session:
-            timeout = aiohttp.ClientTimeout(total=SIDECAR_CHECK_TIMEOUT_SECONDS)
-            async with session.get(f"{SIDECAR_URL}/v1.0/metadata", timeout=timeout) as resp:
-                metadata = await resp.json()
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return "no answer from the sidecar"
-    return str(metadata.get("actorRuntime", {}).get("placement", "unknown"))
-
-
-# ---- one pool of keep-alive connections to the sidecar -----------------------------------------
-# The SDK opens a new aiohttp session, so a new TCP connection, for each call to daprd; these send
-# every call the app makes (actor proxies, actor state, timers, reminders) through one session.
-sidecar_session: dict[str, aiohttp.ClientSession] = {}
-
-
-@asynccontextmanager
-async def sidecar_connections() -> AsyncIterator[None]:
-    """The shared session, open while the app runs. A connection daprd closed (a sidecar
-    restart) leaves the pool by itself; the next call opens a new one."""
-    # No cap on connections: a call into an actor holds one while the actor's own state calls
-    # need more, so a capped pool (aiohttp's default is 100) deadlocks under a burst.
-    sidecar_session["current"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    try:
-        yield
-    finally:
-        await sidecar_session.pop("current").close()
-
-
-class SharedSessionHttpClient(DaprHttpClient):
-    """The SDK's HTTP client to daprd, sending through the shared session."""
-
-    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
-        super().__init__(message_serializer, timeout=timeout_seconds)
-        self.timeout_seconds = timeout_seconds
-
-    async def send_bytes(
-        self,
-        method: str,
-        url: str,
-        data: bytes | None,
-        headers: dict[str, bytes | str] | None = None,
-        query_params: Mapping | None = None,
-        timeout: int | None = None,
-    ) -> tuple[bytes, aiohttp.ClientResponse]:
-        sent = {CONTENT_TYPE_HEADER: "application/json", **(headers or {})}
-        if settings.DAPR_API_TOKEN is not None:
-            sent[DAPR_API_TOKEN_HEADER] = settings.DAPR_API_TOKEN
-        request = {
-            "method": method,
-            "url": url,
-            "data": data,
-            "headers": sent,
-            "sslcontext": self.get_ssl_context(),
-            "params": query_params,
-            "timeout": aiohttp.ClientTimeout(total=timeout or self.timeout_seconds),
-        }
-        resp = await self.retry_policy.make_http_call(sidecar_session["current"], request)
-        if 200 <= resp.status < 300:
-            return await resp.read(), resp
-        raise await self.convert_to_error(resp)
-
-
-class SharedSessionActorClient(DaprActorHttpClient):
-    """The SDK's actor client, its calls through the shared session.
-
-    The one override of SDK internals: DaprActorHttpClient keeps its HTTP client in `_client`
-    and takes no other (dapr 1.14); tests/test_shared_session.py fails if that changes.
-    """
-
-    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
-        super().__init__(message_serializer, timeout=timeout_seconds)
-        self._client = SharedSessionHttpClient(message_serializer, timeout_seconds)
-
-
-class SharedSessionProxyFactory(ActorFactoryBase):
-    """ActorProxy.create's `actor_proxy_factory`: proxies that call through one client."""
-
-    def __init__(self, message_serializer: Any, timeout_seconds: int) -> None:
-        self.client = SharedSessionActorClient(message_serializer, timeout_seconds)
-        self.message_serializer = message_serializer
-
-    def create(
-        self,
-        actor_type: str,
-        actor_id: ActorId,
-        actor_interface: type[ActorInterface] | None = None,
-    ) -> ActorProxy:
-        return ActorProxy(
-            self.client, actor_type, actor_id, actor_interface, self.message_serializer
-        )
-
-
-def shared_session_actors(
-    client: DaprActorClientBase,
-) -> Callable[[ActorRuntimeContext, ActorId], Actor]:
-    """register_actor's `actor_factory`: each actor's state, timers and reminders use `client`."""
-    contexts: dict[str, ActorRuntimeContext] = {}
-
-    def create(ctx: ActorRuntimeContext, actor_id: ActorId) -> Actor:
-        info = ctx.actor_type_info
-        if info.type_name not in contexts:
-            contexts[info.type_name] = ActorRuntimeContext(
-                info, ctx.message_serializer, ctx.state_serializer, client
-            )
-        return info.implementation_type(contexts[info.type_name], actor_id)
-
-    return create
-
-
-# ---- registration: host the actors once the sidecar answers ------------------------------------
-class ExactJSONSerializer(DefaultJSONSerializer):
-    """Decodes JSON as plain JSON: the SDK's default decoder turns text that looks like a duration
-    ("5s") or a date into timedelta/datetime objects (or fails on it); a chat keeps the text."""
-
-    def deserialize(
-        self,
-        data: bytes,
-        data_type: type | None = object,
-        custom_hook: Callable[[Any], Any] | None = None,
-    ) -> Any:
-        obj = json.loads(data)
-        return custom_hook(obj) if callable(custom_hook) else obj
-
-
-SERIALIZER = ExactJSONSerializer()
-# Made at registration: the SDK's HTTP client blocks until the sidecar answers.
-proxy_factories: dict[str, SharedSessionProxyFactory] = {}
-actors_registered = asyncio.Event()
-
-
-def proxy_factory() -> SharedSessionProxyFactory:
-    """Where actor proxies come from; 503 with the fix until the actors are registered."""
-    if not actors_registered.is_set():
-        raise error_answer(
-            503,
-            f"no Dapr sidecar at {SIDECAR_URL}: start the app with its sidecar "
-            "(`uv run daprlab up <step>`)",
-        )
-    return proxy_factories["default"]
-
-
-def chat_agent_proxy(actor_id: str) -> ActorProxy:
-    return ActorProxy.create(ACTOR_TYPE, ActorId(actor_id), ChatAgentInterface, proxy_factory())
-
-
-async def register_actors() -> None:
-    actors = shared_session_actors(
-        SharedSessionActorClient(SERIALIZER, settings.DAPR_HTTP_TIMEOUT_SECONDS)
-    )
-    await dapr_actor.register_actor(
-        ChatAgent,
-        message_serializer=SERIALIZER,
-        state_serializer=SERIALIZER,
-        actor_factory=actors,
-    )
-    proxy_factories["default"] = SharedSessionProxyFactory(SERIALIZER, ACTOR_CALL_TIMEOUT_SECONDS)
-    logger.info("%s registered; sidecar at %s", ACTOR_TYPE, SIDECAR_URL)
-    # >>> feature: 03_actor_reentrancy
-    await dapr_actor.register_actor(
-        FollowUpAgent,
-        message_serializer=SERIALIZER,
-        state_serializer=SERIALIZER,
-        actor_factory=actors,
-    )
-    # Its own, shorter timeout: with reentrancy off the follow-up chain deadlocks, so fail fast.
-    proxy_factories["follow_up"] = SharedSessionProxyFactory(SERIALIZER, FOLLOW_UP_TIMEOUT_SECONDS)
-    logger.info(
-        "reentrancy for %s is %s, maxStackDepth %d",
-        ACTOR_TYPE, "on" if REENTRANCY_ENABLED else "off", REENTRANCY_MAX_STACK_DEPTH,
-    )  # fmt: skip
-    # <<< feature
-    actors_registered.set()
-
-
-async def register_when_sidecar_is_up() -> None:
-    logger.warning(
-        "no Dapr sidecar at %s yet: /chat answers 503 until one is up. "
-        "Start the app with its sidecar: `uv run daprlab up <step>`",
-        SIDECAR_URL,
-    )
-    while not await sidecar_ready():
-        await asyncio.sleep(SIDECAR_CHECK_TIMEOUT_SECONDS)
-    await register_actors()
-
-
-# ---- the sidecar's routes: only daprd may call them, and /docs leaves them out ---------------
-# daprd sends APP_API_TOKEN in this header on every call to the app; `daprlab up` (a fresh token
-# each run) and the Kubernetes Secret chat-agent-app-token give daprd and the app the same one.
-APP_API_TOKEN = os.environ.get("APP_API_TOKEN", "")
-APP_TOKEN_HEADER = "dapr-api-token"
-SDK_ROUTES_TAG = "Actor"  # DaprActor's tag on the routes it adds for daprd (and /healthz)
-# ChatMessage.not_blank() as a schema pattern: a character that str.strip() would keep. Listed
-# as \uXXXX: a regex's \s differs between Python and JSON Schema (\x1f, \ufeff).
-SPACES = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
-NOT_BLANK_PATTERN = f"[^{SPACES}]"
-
-
-def accepted_message(message: object) -> dict[str, str]:
-    """ProcessMessage's input, held to the public API's rules whoever sent it."""
-    try:
-        return ChatMessage.model_validate(message).model_dump()
-    except ValidationError as err:
-        raise ValueError(f"ProcessMessage refused: {err}") from err
-
-
-def sidecar_only(path: str) -> bool:
-    """The routes daprd calls: the actor callbacks and the actor config (not /healthz)."""
-    return path.startswith("/actors/") or path.rstrip("/") == "/dapr/config"
-
-
-class JSONBody(Response):
-    """JSON that escapes what UTF-8 cannot hold (a lone surrogate echoed from the input)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
-        return text.encode("utf-8", "backslashreplace")  # a lone surrogate: the escape \ud800
-
-
-def has_app_token(request: Request) -> bool:
-    given = request.headers.get(APP_TOKEN_HEADER, "").encode("latin-1")
-    return hmac.compare_digest(given, APP_API_TOKEN.encode())  # in constant time
-
-
-@app.middleware("http")
-async def refuse_callers_without_the_app_token(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    path = request.scope["path"]  # percent-decoded, as the routes see it
-    if APP_API_TOKEN and sidecar_only(path) and not has_app_token(request):
-        detail = f"only the Dapr sidecar may call {path}: no valid {APP_TOKEN_HEADER} header"
-        return JSONBody({"detail": detail}, status_code=401)
-    return await call_next(request)
-
-
-if not APP_API_TOKEN:
-    logger.warning(
-        "APP_API_TOKEN is not set: the actor callbacks (/actors/..., /dapr/config) answer anyone "
-        "who reaches this port. `uv run daprlab up <step>` sets it for daprd and the app"
-    )
-
-
-def lab_openapi() -> dict[str, Any]:
-    """The lab's API only: the SDK's routes stay served (daprd calls them) but out of /docs."""
-    if app.openapi_schema is None:
-        schema = FastAPI.openapi(app)  # FastAPI's own, which keeps it in app.openapi_schema
-        schema["paths"] = {
-            path: operations
-            for path, operations in schema["paths"].items()
-            if not any(SDK_ROUTES_TAG in op.get("tags", []) for op in operations.values())
-        }
-        content = schema["components"]["schemas"]["ChatMessage"]["properties"]["content"]
-        content["pattern"] = NOT_BLANK_PATTERN
-    return app.openapi_schema
-
-
-app.openapi = lab_openapi
-
-
-# ---- bad input that FastAPI would answer with a 500, or a 400 that names no field --------------
-@app.exception_handler(RequestValidationError)
-async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-    return JSONBody({"detail": exc.errors()}, status_code=422)
-
-
-@app.exception_handler(400)  # FastAPI's answer to a body it cannot decode (not UTF-8, too deep)
-async def unreadable_body(request: Request, exc: Exception) -> Response:
-    error = {"type": "json_invalid", "loc": ["body"], "msg": f"unreadable body: {exc.__cause__}"}
-    return await invalid_request(request, RequestValidationError([error]))
