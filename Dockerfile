@@ -20,8 +20,11 @@ RUN groupadd --gid 10001 lab \
 COPY kubernetes/serve.sh /usr/local/bin/lab-serve
 
 WORKDIR /app
-# .dockerignore lets only the step folders through; the app user owns them so Tilt can sync edits.
+# .dockerignore lets only the step folders and lab_plumbing through; the app user owns them so
+# Tilt can sync edits.
 COPY --chown=10001:10001 . /app
+# uvicorn imports a step from its folder (--app-dir); every step imports /app/lab_plumbing.
+ENV PYTHONPATH=/app
 USER 10001:10001
 ENV LAB_STEP=""
 EXPOSE 8000

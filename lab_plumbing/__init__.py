@@ -15,7 +15,7 @@ from lab_plumbing.serializer import EXACT_JSON, ExactJSONSerializer
 from lab_plumbing.settings import app_logger, env_flag, env_int
 from lab_plumbing.sidecar import MetadataUnreadable, Sidecar
 
-__all__ = [
+__all__ = (
     "EXACT_JSON",
     "SIDECAR_ERRORS",
     "ExactJSONSerializer",
@@ -30,4 +30,4 @@ __all__ = [
     "guard",
     "state_store_errors",
     "unwrap_actor_error",
-]
+)

@@ -14,7 +14,8 @@ from dapr.actor.runtime.config import ActorRuntimeConfig
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.clients.base import DaprActorClientBase
 
-from daprlab.paths import step_dir
+from daprlab.paths import REPO_ROOT, step_dir
+from lab_plumbing import EXACT_JSON
 
 # From Dapr 1.17.7 on, daprd cuts a drain timeout of this or more to 24 s (dapr/dapr #9897).
 DRAIN_CLAMPED_FROM = timedelta(seconds=30)
@@ -24,6 +25,12 @@ DAPRD_ERROR_WRAPPINGS = {
     # With the app's HTTP status since 1.15.0 (pkg/actors/targets/app/app.go at that tag).
     "1.15+": "error invoke actor method: error from actor service: (500) ",
 }
+
+
+def app_source(step: str) -> str:
+    """The code a step's app runs: its main.py and the lab's plumbing (whose lines it logs too)."""
+    plumbing = sorted((REPO_ROOT / "lab_plumbing").glob("*.py"))
+    return "\n".join(path.read_text() for path in [step_dir(step) / "main.py", *plumbing])
 
 
 def load_step(step: str) -> ModuleType:
@@ -89,6 +96,6 @@ class RecordingActorClient(DaprActorClientBase):
 def actor_of(step: ModuleType, client: RecordingActorClient, actor_id: str = "unit") -> Actor:
     """The step's ChatAgent as the SDK creates it, talking to `client` instead of a sidecar."""
     context = ActorRuntimeContext(
-        ActorTypeInformation.create(step.ChatAgent), step.SERIALIZER, step.SERIALIZER, client
+        ActorTypeInformation.create(step.ChatAgent), EXACT_JSON, EXACT_JSON, client
     )
     return context.create_actor(ActorId(actor_id))

@@ -7,6 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from lab_plumbing import EXACT_JSON
 from tests.steps import DRAIN_CLAMPED_FROM, load_step
 
 STEP = "03_actor_reentrancy"
@@ -21,7 +22,7 @@ def step(monkeypatch: pytest.MonkeyPatch):
 
 def dapr_config(step) -> dict:
     """What GET /dapr/config serves once the lifespan has installed RUNTIME_CONFIG."""
-    return json.loads(step.SERIALIZER.serialize(step.RUNTIME_CONFIG))
+    return json.loads(EXACT_JSON.serialize(step.RUNTIME_CONFIG))
 
 
 def test_reentrancy_is_on_for_chat_agent_only_and_both_types_are_advertised(step) -> None:

@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from fastapi.testclient import TestClient
 
+from lab_plumbing import EXACT_JSON
+from lab_plumbing.sidecar import SIDECAR_CHECK_TIMEOUT_SECONDS
 from tests.steps import DRAIN_CLAMPED_FROM, load_step
 
 STEP = "04_runtime_config"
@@ -37,7 +39,7 @@ def step(monkeypatch: pytest.MonkeyPatch):
 
 def serve(step, monkeypatch: pytest.MonkeyPatch, port: int) -> TestClient:
     """The app, without its lifespan, pointed at a sidecar on `port`."""
-    monkeypatch.setattr(step, "SIDECAR_URL", f"http://{LOOPBACK}:{port}")
+    monkeypatch.setattr(step.sidecar, "url", f"http://{LOOPBACK}:{port}")
     return TestClient(step.app)
 
 
@@ -84,7 +86,7 @@ def fake_sidecar(status: int, body: bytes) -> Iterator[int]:
 
 
 def test_defaults_are_the_runtime_defaults_but_the_drain_timeout(step) -> None:
-    config = json.loads(step.SERIALIZER.serialize(step.RUNTIME_CONFIG))
+    config = json.loads(EXACT_JSON.serialize(step.RUNTIME_CONFIG))
     # ChatAgent joins the list in the lifespan, which this test does not run.
     assert config.pop("entities") == ["QuickChatAgent"]
     assert config == {
@@ -133,7 +135,7 @@ def test_active_actors_without_a_sidecar_answers_503_with_the_fix(
 def test_active_actors_gives_up_on_a_hung_sidecar(step, monkeypatch, silent_port: int) -> None:
     resp = serve(step, monkeypatch, silent_port).get("/runtime/actors")
     assert resp.status_code == 503, resp.text
-    assert f"(no answer within {step.SIDECAR_CHECK_TIMEOUT_SECONDS}s)" in resp.json()["detail"]
+    assert f"(no answer within {SIDECAR_CHECK_TIMEOUT_SECONDS}s)" in resp.json()["detail"]
     assert "uv run daprlab up 04_runtime_config" in resp.json()["detail"]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from daprlab import netcheck
 from daprlab.wait import wait_for
-from tests.test_base_unit import TRICKY_TEXT
+from tests.plumbing.test_serializer import TRICKY_TEXT
 
 pytestmark = pytest.mark.e2e
 STEP = "01_actor_timers"

@@ -1,21 +1,16 @@
-"""The base agent in every step: validation, bounded history, exact JSON, 503 without Dapr."""
+"""The base agent in every step: validation, bounded history, 503 without Dapr, the plumbing
+installed (the plumbing itself is tested once, in tests/plumbing)."""
 
 from __future__ import annotations
 
-import json
-import logging
-import re
-from datetime import timedelta
+import asyncio
 
 import pytest
-from dapr.clients.exceptions import DaprInternalError
-from dapr.serializers import DefaultJSONSerializer
 from fastapi.testclient import TestClient
 
 from daprlab.paths import steps
-from tests.steps import DAPRD_ERROR_WRAPPINGS, load_step
-
-TRICKY_TEXT = ["5s", "1h30m", "2024-01-02 is a date", "2024-01-02T10:00:00Z", "12", "null", "ünï ✓"]
+from lab_plumbing import accepted
+from tests.steps import RecordingActorClient, actor_of, load_step
 
 
 @pytest.fixture(params=steps())
@@ -45,19 +40,6 @@ def test_history_keeps_whole_pairs_newest_last(step) -> None:
     assert [m["role"] for m in kept[::2]] == ["user"] * step.HISTORY_MAX_PAIRS
 
 
-@pytest.mark.parametrize("text", TRICKY_TEXT)
-def test_exact_serializer_keeps_text_as_written(step, text: str) -> None:
-    data = step.SERIALIZER.serialize({"content": text})
-    assert step.SERIALIZER.deserialize(data) == {"content": text}
-
-
-def test_the_sdk_default_decoder_would_not(step) -> None:
-    # Why the lab has its own serializer: the SDK turns duration-looking text into a timedelta.
-    assert DefaultJSONSerializer().deserialize(b'{"content": "5s"}') == {
-        "content": timedelta(seconds=5)
-    }
-
-
 @pytest.mark.parametrize(
     ("path", "body", "complaint"),
     [
@@ -82,6 +64,23 @@ def test_without_a_sidecar_chat_answers_503_with_the_fix(client) -> None:
     assert "no Dapr sidecar at http://127.0.0.1:3500" in resp.json()["detail"]
     assert "uv run daprlab up" in resp.json()["detail"]
     assert client.get("/docs").status_code == 200
+
+
+def test_the_docs_list_the_steps_routes_only(client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/chat/{actor_id}" in paths
+    sdk_routes = [p for p in paths if p.startswith("/actors/") or p in ("/dapr/config", "/healthz")]
+    assert sdk_routes == []
+
+
+@pytest.mark.parametrize("step_name", steps())
+def test_daprd_needs_the_app_token_on_every_step(
+    monkeypatch: pytest.MonkeyPatch, step_name: str
+) -> None:
+    monkeypatch.setenv("APP_API_TOKEN", "s3cret")
+    client = TestClient(load_step(step_name).app)
+    assert client.get("/dapr/config").status_code == 401
+    assert client.get("/dapr/config", headers={"dapr-api-token": "s3cret"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -111,91 +110,6 @@ def test_settings_are_read_as_whole_numbers(monkeypatch: pytest.MonkeyPatch) -> 
     assert load_step("01_actor_timers").HISTORY_MAX_PAIRS == 3
 
 
-def daprd_wrapped(message: str, code: str, release: str = "1.14") -> DaprInternalError:
-    """An actor method's failure as daprd hands it on: its JSON body behind daprd's prefix."""
-    inner = {"message": message, "errorCode": code, "raw": None}
-    return DaprInternalError(
-        DAPRD_ERROR_WRAPPINGS[release] + json.dumps(inner),
-        "ERR_ACTOR_INVOKE_METHOD",
-        raw_response_bytes=b"{}",
-    )
-
-
-@pytest.mark.parametrize("release", DAPRD_ERROR_WRAPPINGS)
-def test_unwrap_actor_error_takes_off_what_daprd_wrapped(step, release: str) -> None:
-    wrapped = daprd_wrapped("maximum stack depth exceeded", "ERR_X", release)
-    assert step.unwrap_actor_error(wrapped) == ("ERR_X", "maximum stack depth exceeded")
-
-
-@pytest.mark.parametrize(
-    "message",
-    [
-        "connection refused",
-        *(wrapping + "not json" for wrapping in DAPRD_ERROR_WRAPPINGS.values()),
-        DAPRD_ERROR_WRAPPINGS["1.15+"] + '["json, but no error of ours"]',
-        "error from actor service: (500 {}",
-    ],
-)
-def test_unwrap_actor_error_keeps_other_messages(step, message: str) -> None:
-    assert step.unwrap_actor_error(DaprInternalError(message, "ERR_Y")) == ("ERR_Y", message)
-
-
-def test_a_failed_state_call_is_raised_anew_and_encodable(step) -> None:
-    with pytest.raises(DaprInternalError) as raised, step.state_store_errors():
-        raise daprd_wrapped("connection refused", "ERR_STATE_GET")
-    assert raised.value.as_dict() == {
-        "message": "the actor state store failed: connection refused",
-        "errorCode": "ERR_STATE_GET",
-        "raw_response_bytes": None,  # JSON-encodable, unlike the SDK's own error
-    }
-
-
-# ---- only the sidecar reaches the actor callbacks; /docs is the lab's API, served offline ----
-
-
-@pytest.mark.parametrize("step_name", steps())
-def test_without_a_token_the_app_warns_once_that_the_callbacks_are_open(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, step_name: str
-) -> None:
-    monkeypatch.delenv("APP_API_TOKEN", raising=False)
-    with caplog.at_level(logging.WARNING):
-        client = TestClient(load_step(step_name).app)
-    (warning,) = [r.getMessage() for r in caplog.records if "APP_API_TOKEN" in r.getMessage()]
-    assert "callbacks (/actors/..., /dapr/config) answer anyone" in warning
-    assert client.get("/dapr/config").status_code == 200
-
-
-@pytest.mark.parametrize("step_name", steps())
-def test_with_a_token_only_its_bearer_reaches_the_callbacks(
-    monkeypatch: pytest.MonkeyPatch, step_name: str
-) -> None:
-    monkeypatch.setenv("APP_API_TOKEN", "s3cret")
-    client = TestClient(load_step(step_name).app)
-    refused = client.put("/actors/ChatAgent/eve/method/ProcessMessage", json={"content": "x"})
-    assert refused.status_code == 401
-    assert "no valid dapr-api-token header" in refused.json()["detail"]
-    assert client.get("/dapr/config", headers={"dapr-api-token": "s3cret"}).status_code == 200
-    assert client.get("/healthz").status_code == 200  # probes need no token
-    # The public API needs none either (503 here: no sidecar in a unit test).
-    assert client.post("/chat/alice", json={"content": "hi"}).status_code == 503
-
-
-def test_the_docs_list_only_the_labs_routes(client) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
-    assert "/chat/{actor_id}" in paths
-    sdk_routes = [p for p in paths if p.startswith("/actors/") or p in ("/dapr/config", "/healthz")]
-    assert sdk_routes == []
-
-
-def test_the_docs_page_loads_its_assets_from_the_app(client) -> None:
-    page = client.get("/docs")
-    assert page.status_code == 200
-    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert assets and all(url.startswith("/") for url in assets), assets
-    for url in assets:
-        assert client.get(url).status_code == 200, url
-
-
 @pytest.mark.parametrize(
     "message",
     [
@@ -207,9 +121,10 @@ def test_the_docs_page_loads_its_assets_from_the_app(client) -> None:
     ],
 )
 def test_the_actor_refuses_what_the_public_api_refuses(step, message: object) -> None:
+    agent = actor_of(step, RecordingActorClient())
     with pytest.raises(ValueError, match="ProcessMessage refused"):
-        step.accepted_message(message)
-    assert step.accepted_message({"content": " kept as written "}) == {
+        asyncio.run(agent.process_message(message))
+    assert accepted(step.ChatMessage, {"content": " kept as written "}, "ProcessMessage") == {
         "role": "user",
         "content": " kept as written ",
     }

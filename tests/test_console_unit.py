@@ -18,6 +18,7 @@ from daprlab.console.sources import Poller, Targets, parse_metrics, reminder_due
 from daprlab.console.state import ConsoleState, StepSettings, last_tick_at
 from daprlab.paths import step_dir, steps
 from tests import readme_check
+from tests.steps import app_source
 
 # Each README-quoted kind of line, and the event the console makes of it.
 README_LINE_KINDS = {
@@ -46,11 +47,11 @@ def readme_app_lines() -> list[str]:
 
 
 def rendered_log_calls() -> list[str]:
-    """Every logger call of every step's main.py, rendered with each choice of sample values
-    (a name or a switch's "on" for %s, a number for %d)."""
+    """Every logger call of every step's app (main.py and lab_plumbing), rendered with each
+    choice of sample values (a name or a switch's "on" for %s, a number for %d)."""
     rendered = []
     for step in STEPS:
-        for fmt in readme_check.LOG_CALL.findall((step_dir(step) / "main.py").read_text()):
+        for fmt in readme_check.LOG_CALL.findall(app_source(step)):
             slots = FORMAT_ARGUMENT.findall(fmt)
             for choice in itertools.product(STRING_SAMPLES, repeat=slots.count("%s")):
                 strings = iter(choice)

@@ -118,6 +118,14 @@ def test_dependencies_install_from_the_lock_before_the_code_is_copied() -> None:
     assert (REPO_ROOT / "requirements.lock").is_file()
 
 
+def test_the_image_lets_every_step_import_the_plumbing() -> None:
+    instructions = dockerfile_instructions()
+    (workdir,) = [rest for word, rest in instructions if word == "WORKDIR"]
+    # uvicorn puts only the step folder (--app-dir) on the path; lab_plumbing sits beside it.
+    assert ("ENV", f"PYTHONPATH={workdir}") in instructions
+    assert (REPO_ROOT / "lab_plumbing" / "__init__.py").is_file()
+
+
 def test_image_runs_as_the_manifests_non_root_user() -> None:
     users = [rest for word, rest in dockerfile_instructions() if word == "USER"]
     assert users, "the image must not run as root"
@@ -147,7 +155,7 @@ def test_dockerignore_lets_through_exactly_what_the_image_needs() -> None:
     ]
     assert patterns[0] == "*", "an allowlist: everything else stays out of the build context"
     allowed = [p[1:] for p in patterns if p.startswith("!")]
-    for needed in ["requirements.lock", "kubernetes/serve.sh", *STEPS]:
+    for needed in ["requirements.lock", "kubernetes/serve.sh", "lab_plumbing", *STEPS]:
         assert any(fnmatch.fnmatchcase(needed, p) for p in allowed), needed
     for private in ["daprlab", "tests", ".venv", ".lab", "pyproject.toml"]:
         assert not any(fnmatch.fnmatchcase(private, p) for p in allowed), private

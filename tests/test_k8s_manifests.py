@@ -94,11 +94,11 @@ def test_probes_and_actor_config_are_served_without_a_sidecar(step: str) -> None
     with socket.socket() as unused:
         # A bound port that does not listen refuses connections: no sidecar answers there.
         unused.bind(("127.0.0.1", 0))
-        module.SIDECAR_URL = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        module.sidecar.url = f"http://127.0.0.1:{unused.getsockname()[1]}"
         with TestClient(module.app) as client:
             assert client.get("/healthz").status_code == 200
             config = client.get("/dapr/config")
-            assert not module.actors_registered.is_set(), "the actors are not registered yet"
+            assert not module.sidecar.registered.is_set(), "the actors are not registered yet"
     assert config.status_code == 200
     assert config.json()["entities"]
 

@@ -38,6 +38,7 @@ from tests.k8s_validation import (
 )
 
 STEPS = valid_steps()
+PLUMBING = "lab_plumbing"  # the package every step's main.py imports
 APP_ID = "chat-agent"
 DEFAULT_NAMESPACE = "dapr-lab"
 SIDECAR_HTTP_PORT = 3500
@@ -84,16 +85,21 @@ def test_each_step_runs_in_the_one_image(step_run: tuple[str, TiltRun]) -> None:
     # One image holds every step: its context carries all step folders.
     assert set(STEPS) <= set(build["only"])
     assert "requirements.lock" in build["only"]
+    assert PLUMBING in build["only"]  # every step imports it
     assert build["build_args"] == {"PYTHON_VERSION": pinned()["python"]}
 
 
 def test_only_the_chosen_step_is_live_updated(step_run: tuple[str, TiltRun]) -> None:
     step, run = step_run
     (build,) = run.docker_builds
-    assert build["live_update"] == [{"sync": f"./{step}", "to": f"/app/{step}"}]
+    # With the plumbing every step imports: an edit there reloads the step too.
+    assert build["live_update"] == [
+        {"sync": f"./{PLUMBING}", "to": f"/app/{PLUMBING}"},
+        {"sync": f"./{step}", "to": f"/app/{step}"},
+    ]
     entrypoint = build["entrypoint"]
     assert entrypoint[:2] == ["sh", SERVE_SCRIPT]
-    assert entrypoint[2:] == ["--reload", "--reload-dir", step]
+    assert entrypoint[2:] == ["--reload", "--reload-dir", step, "--reload-dir", PLUMBING]
 
 
 def test_applies_every_manifest_and_dapr_resource(step_run: tuple[str, TiltRun]) -> None:
@@ -361,7 +367,7 @@ def test_tilt_up_without_a_step_runs_the_first_step(options: dict[str, str]) -> 
     first = evaluate_tiltfile({"step": STEPS[0], **options})
     assert run.k8s_objects == first.k8s_objects
     (build,) = run.docker_builds
-    assert build["live_update"] == [{"sync": f"./{STEPS[0]}", "to": f"/app/{STEPS[0]}"}]
+    assert build["live_update"][-1] == {"sync": f"./{STEPS[0]}", "to": f"/app/{STEPS[0]}"}
 
 
 def test_tilt_up_without_a_step_says_how_to_pick_another() -> None:

@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from daprlab.paths import REPO_ROOT, step_dir, steps
 from daprlab.stack import APP_ID
 from tests import readme_check
-from tests.steps import RecordingActorClient, actor_of, load_step
+from tests.steps import RecordingActorClient, actor_of, app_source, load_step
 
 STEPS = steps()
 # Durations the READMEs spell out in words.
@@ -216,7 +216,7 @@ def test_readme_defaults_match_the_code(step: str) -> None:
 
 @pytest.mark.parametrize("step", STEPS)
 def test_readme_log_lines_come_from_the_code(step: str) -> None:
-    patterns = readme_check.log_patterns((step_dir(step) / "main.py").read_text())
+    patterns = readme_check.log_patterns(app_source(step))
     lines = readme_check.log_lines(readme(step))
     assert lines, f"{step}/README.md quotes no log line"
     for line in lines:

@@ -1,60 +1,19 @@
-"""The steps' one pool of keep-alive connections to daprd, and the SDK internals it relies on.
-
-The unit tests fail loudly when the SDK changes under the one override (`_client` of
-DaprActorHttpClient); the end-to-end tests show the connections are reused, and that a sidecar
-restart leaves no dead connection behind.
+"""The steps' one pool of keep-alive connections to daprd, end to end: the connections are
+reused, and a sidecar restart leaves no dead connection behind. The pool's seams into the SDK
+are tested without a runtime in tests/plumbing/test_connections.py.
 """
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
-from dapr.clients import DaprActorHttpClient
-from dapr.clients.health import DaprHealth
-from dapr.clients.http.client import DaprHttpClient
 
 from daprlab.harness import RunningStack
-from daprlab.paths import steps
-from tests.steps import load_step
 
 STEP = "04_runtime_config"
 CHATS = 4  # 1 + 2 x 4 chats: 18 messages, under the history cap of 20
 TCP_ESTABLISHED = "01"
-
-
-def test_the_sdk_actor_client_sends_every_call_through_its_client_attribute() -> None:
-    source = inspect.getsource(DaprActorHttpClient)
-    assert "self._client = DaprHttpClient(" in source, "the SDK no longer builds `_client`"
-    methods = [
-        name
-        for name, member in inspect.getmembers(DaprActorHttpClient, inspect.iscoroutinefunction)
-        if not name.startswith("_")
-    ]
-    assert len(methods) == 7, methods
-    for name in methods:
-        body = inspect.getsource(getattr(DaprActorHttpClient, name))
-        assert "await self._client.send_bytes(" in body, f"{name} no longer uses `_client`"
-
-
-@pytest.mark.parametrize("step", steps())
-def test_send_bytes_takes_what_the_sdk_passes(step: str) -> None:
-    module = load_step(step)
-    ours = inspect.signature(module.SharedSessionHttpClient.send_bytes).parameters
-    sdk = inspect.signature(DaprHttpClient.send_bytes).parameters
-    assert list(ours) == list(sdk)
-
-
-@pytest.mark.parametrize("step", steps())
-def test_the_actor_client_holds_the_shared_session_client(
-    step: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(DaprHealth, "wait_until_ready", staticmethod(lambda: None))
-    module = load_step(step)
-    client = module.SharedSessionActorClient(module.SERIALIZER, 7)
-    assert isinstance(client._client, module.SharedSessionHttpClient)
-    assert client._client.timeout_seconds == 7
 
 
 def connections_to(port: int) -> set[int]:
@@ -95,4 +54,19 @@ def test_chats_reuse_connections_and_survive_a_sidecar_restart(lab) -> None:
         chat(running, "pooled")
     history = running.app.get("/chat/pooled/history").json()["messages"]
     assert len(history) == 2 * (2 * CHATS + 1)
+    assert history[-1] == {"role": "assistant", "content": "You said: hi"}
+
+
+@pytest.mark.e2e
+def test_per_call_connections_keep_none_open(lab) -> None:
+    """SIDECAR_CONNECTIONS=per-call (the bench's baseline): the SDK's own clients, a new session
+    per call to daprd, closed after it; the app answers the same."""
+    running = lab(STEP, app_env={"SIDECAR_CONNECTIONS": "per-call"})
+    dapr_port = running.stack.instances[0].ports.dapr_http
+    before = connections_to(dapr_port)
+    for _ in range(CHATS):
+        chat(running, "per-call")
+        assert connections_to(dapr_port) <= before, "a connection to daprd stayed open"
+    history = running.app.get("/chat/per-call/history").json()["messages"]
+    assert len(history) == 2 * CHATS
     assert history[-1] == {"role": "assistant", "content": "You said: hi"}
