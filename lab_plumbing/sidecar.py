@@ -67,8 +67,10 @@ class Sidecar:
                 yield
             else:
                 waiting = asyncio.create_task(self._register_when_up(register))
-                yield
-                waiting.cancel()
+                try:
+                    yield
+                finally:
+                    waiting.cancel()
 
     async def _register(self, register: Callable[[], Awaitable[None]]) -> None:
         await register()
