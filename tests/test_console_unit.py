@@ -10,8 +10,7 @@ import socket
 
 import pytest
 
-from daprlab import netcheck
-from daprlab.console import loglines
+from daprlab import loglines, netcheck
 from daprlab.console.run import step_settings
 from daprlab.console.server import ConsoleServer
 from daprlab.console.sources import Poller, Targets, parse_metrics, reminder_due_at
