@@ -55,8 +55,9 @@ class TimedLog:
 
     def matching(self, process: str, kind: str) -> list[tuple[float, re.Match]]:
         """The app lines of `process` that are loglines.APP_PATTERNS[kind], with their time."""
-        with self.lock:
-            found = [(t, loglines.app_message(kind, ln)) for t, p, ln in self.lines if p == process]
+        with self.lock:  # copied, then read outside the lock: the sink never waits on a scan
+            lines = list(self.lines)
+        found = [(t, loglines.app_message(kind, ln)) for t, p, ln in lines if p == process]
         return [(t, m) for t, m in found if m]
 
 
