@@ -1,5 +1,7 @@
 """`daprlab`: provision the Dapr runtime and run one step of the lab locally.
 
+Every subcommand's parser is here; each command's work is in the module that does it.
+
 daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
 daprlab console --step ...     # the lab console alone, e.g. under Tilt (see the Tiltfile)
 daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
@@ -22,18 +24,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import control, logfilter, netcheck, paths
+from daprlab import logfilter, netcheck, paths
 from daprlab.console import run as console_run
+from daprlab.console.server import DEFAULT_PORT as CONSOLE_PORT
+from daprlab.runner import control_channel
+from daprlab.runner.control_channel import ControlError
+from daprlab.runner.runner import ACTIONS, ACTOR_TYPE, MAX_PAUSE_SECONDS, Runner, check_pause
 from daprlab.runtime import RuntimeMissing, ensure_runtime
-from daprlab.stack import (
-    ControlPorts,
-    InstancePorts,
-    LineSink,
-    ManagedProcess,
-    Stack,
-    StackConfig,
-    StackError,
-)
+from daprlab.stack.ports import ControlPorts, InstancePorts
+from daprlab.stack.process import LineSink, ManagedProcess, StackError
+from daprlab.stack.stack import Stack, StackConfig
 from daprlab.toolchain import LAB_GO_FLAG
 from daprlab.versions import pins
 
@@ -41,6 +41,7 @@ NAME_WIDTH = 10
 EXIT_INTERRUPTED = 130
 DEAD_PROCESS_LINES = 10
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 # Each replica is a daprd and a Python app: more than this does not fit a laptop's demo.
 MAX_REPLICAS = 5
 # Each stops the runner the same way: Ctrl-C, `kill`, or the terminal going away.
@@ -160,7 +161,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     on_screen = screen(args.verbose)
     sink = console_run.tee(on_screen, console.sink) if console else on_screen
     stack = Stack(config, runtime, sink)
-    runner = control.Runner(stack, say)
+    runner = Runner(stack, say)
     try:
         runner.claim()  # refuses a second runner; stops an earlier run's leftovers
         say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
@@ -170,7 +171,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         runner.write()
         console_line = ""
         if console is not None:  # served before "ready", so that the ready lines come together
-            port = netcheck.free_port() if args.free_ports else console_run.DEFAULT_PORT
+            port = netcheck.free_port() if args.free_ports else CONSOLE_PORT
             try:
                 console_line = console.serve(console_run.stack_targets(stack), port)
             except OSError as err:  # the lab runs on without its page
@@ -210,8 +211,43 @@ def cmd_up(args: argparse.Namespace) -> int:
         say("stopped")
 
 
+def _ask_runner(state_dir: Path, command: str, args: dict) -> int:
+    """Send one request to the runner on `state_dir`; print its answer in one line."""
+    try:
+        ok, message = control_channel.ask(state_dir, command, args)
+    except ControlError as err:
+        print(f"error: {err}")
+        return EXIT_FAILED
+    print(message if ok else f"error: {message}")
+    return 0 if ok else EXIT_FAILED
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    if args.action == "pause":
+        try:
+            check_pause(args.seconds)
+        except ControlError as err:
+            print(f"error: {err}")
+            return EXIT_FAILED
+    request = {"action": args.action, "name": args.name, "seconds": args.seconds}
+    return _ask_runner(args.state_dir, "fault", request)
+
+
+def cmd_where(args: argparse.Namespace) -> int:
+    request = {"ids": args.actor_ids, "actor_type": args.type, "hosted_by": args.hosted_by}
+    return _ask_runner(args.state_dir, "where", request)
+
+
+def _name_value(spec: str) -> tuple[str, str]:
+    name, sep, value = spec.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"want NAME=VALUE, got {spec!r}")
+    return name, value
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from daprlab.bench import bench  # its imports (aiohttp, redis) only when benchmarking
+    # Its imports (aiohttp, redis) only when benchmarking.
+    from daprlab.bench.chat_bench import bench
 
     runtime = ensure_runtime(say=say)
     try:
@@ -221,6 +257,60 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 1
     print("\n".join(report), flush=True)
     return 0
+
+
+def add_control_commands(sub: argparse._SubParsersAction) -> None:
+    """`fault` and `where`: requests to a running `daprlab up`."""
+    state_dir_help = (
+        f"the runner's --state-dir (default: {paths.STATE_DIR_ENV} or .lab/ in the repo)"
+    )
+    fault = sub.add_parser("fault", help="pause, stop, start or kill one process of a running `up`")
+    fault.add_argument("action", choices=ACTIONS)
+    fault.add_argument("name", help="a process as the runner names it (redis, daprd-2, replica-3)")
+    fault.add_argument(
+        "seconds", nargs="?", type=float, help=f"pause only: 0 to {MAX_PAUSE_SECONDS}"
+    )
+    fault.add_argument(
+        "--state-dir", type=Path, default=paths.default_state_dir(), help=state_dir_help
+    )
+    fault.set_defaults(func=cmd_fault)
+    where = sub.add_parser("where", help="which replica of a running `up` hosts an actor")
+    where.add_argument("actor_ids", nargs="+", metavar="actor_id")
+    where.add_argument("--type", default=ACTOR_TYPE, help=f"actor type (default: {ACTOR_TYPE})")
+    where.add_argument("--hosted-by", metavar="REPLICA", help="print the ids this replica hosts")
+    where.add_argument(
+        "--state-dir", type=Path, default=paths.default_state_dir(), help=state_dir_help
+    )
+    where.set_defaults(func=cmd_where)
+
+
+def add_console_command(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "console",
+        help="run the lab console alone, reading a running lab (e.g. Tilt's port-forwards)",
+    )
+    parser.add_argument("--step", required=True, help="the step that runs, e.g. 01_actor_timers")
+    parser.add_argument("--port", type=int, default=CONSOLE_PORT, help="the page's port (loopback)")
+    parser.add_argument("--app-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--dapr-url", default="http://127.0.0.1:3500", help="daprd's HTTP API")
+    parser.add_argument("--metrics-url", default="", help="daprd's Prometheus metrics, if any")
+    parser.add_argument("--redis-port", type=int, default=6379, help="Redis on 127.0.0.1")
+    parser.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="follow a log: the lines COMMAND prints count as NAME's (app, daprd); repeatable",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        type=_name_value,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting the app runs with (e.g. TIMER_TTL_SECONDS=60); repeatable",
+    )
+    parser.set_defaults(func=lambda args: console_run.cmd_console(args, say))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--state-dir",
         type=Path,
-        default=control.default_state_dir(),
+        default=paths.default_state_dir(),
         help="where Redis and the scheduler keep their data, and the logs (default: .lab/)",
     )
     up.add_argument(
@@ -276,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         help="give each namespace's state store a Redis database of its own (1, 2, ...)",
     )
     up.set_defaults(func=cmd_up)
-    control.add_commands(sub)
-    console_run.add_console_command(sub, say)
+    add_control_commands(sub)
+    add_console_command(sub)
     runtime_parser = sub.add_parser("runtime", help="find or build the pinned Dapr runtime")
     runtime_parser.add_argument(
         LAB_GO_FLAG,

@@ -23,7 +23,9 @@ import pytest
 
 from daprlab import netcheck
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
-from daprlab.stack import ControlPorts, InstancePorts, LineSink, Stack, StackConfig
+from daprlab.stack.ports import ControlPorts, InstancePorts
+from daprlab.stack.process import LineSink
+from daprlab.stack.stack import Stack, StackConfig
 from daprlab.wait import wait_for
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ COMPONENTS_DIR = REPO_ROOT / "components"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 # Local runs keep Redis and scheduler data here (ignored by git).
 LOCAL_STATE_DIR = REPO_ROOT / ".lab"
+# Overrides LOCAL_STATE_DIR for every subcommand (up, fault, where).
+STATE_DIR_ENV = "DAPRLAB_STATE_DIR"
 STEP_PATTERN = re.compile(r"^\d\d_[a-z_]+$")
 CACHE_ENV = "DAPR_LAB_CACHE"
 
@@ -21,6 +23,11 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "dapr-lab"
+
+
+def default_state_dir() -> Path:
+    """.lab/ in the repo, or DAPRLAB_STATE_DIR: the directory every subcommand looks in."""
+    return Path(os.environ.get(STATE_DIR_ENV) or LOCAL_STATE_DIR)
 
 
 def steps() -> list[str]:

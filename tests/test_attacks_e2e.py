@@ -34,7 +34,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from daprlab.harness import RunningStack, report_measured
 from daprlab.paths import steps
-from daprlab.stack import APP_API_TOKEN_ENV
+from daprlab.stack.command_lines import APP_API_TOKEN_ENV
 from daprlab.wait import wait_for
 from tests.browser import browser, console_errors, wait_in_page
 

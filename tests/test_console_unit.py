@@ -10,8 +10,7 @@ import socket
 
 import pytest
 
-from daprlab import netcheck
-from daprlab.console import loglines
+from daprlab import loglines, netcheck
 from daprlab.console.run import step_settings
 from daprlab.console.server import ConsoleServer
 from daprlab.console.sources import Poller, Targets, parse_metrics, reminder_due_at
@@ -90,6 +89,16 @@ def test_an_unknown_line_is_counted_not_raised() -> None:
     state.feed("redis", "whatever Redis says is not read")
     assert state.unparsed == 3
     assert state.events_since(0) == []
+
+
+def test_the_bench_reads_an_app_line_with_the_consoles_patterns() -> None:
+    """The bench and the tests find ticks and fires in whole lines, by the console's patterns."""
+    tick = loglines.app_message("timer tick", "INFO:     timer tick 3: ChatAgent t7 has 2 messages")
+    assert tick is not None and (tick["tick"], tick["type"], tick["id"]) == ("3", "ChatAgent", "t7")
+    fired = "INFO:     history expired: ChatAgent r1 (reminder clear-history)"
+    assert loglines.app_message("reminder fired", fired)["id"] == "r1"
+    assert loglines.app_message("timer tick", fired) is None
+    assert loglines.app_message("activated", "ChatAgent p1 activated") is None  # no level prefix
 
 
 def test_a_504_answer_is_an_event_of_its_actor() -> None:

@@ -20,11 +20,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daprlab import control, lifeline, stack
-from daprlab.leftovers import RECORD_FILE, read_record
 from daprlab.paths import REPO_ROOT
+from daprlab.runner import control_channel
+from daprlab.runner.run_record import RECORD_FILE, read_record
 from daprlab.runtime import Runtime
-from daprlab.stack import LOG_DIR_NAME, Stack, StackConfig, StackError, process_gone
+from daprlab.stack import parent_death
+from daprlab.stack import stack as lab_stack
+from daprlab.stack.process import StackError, process_gone
+from daprlab.stack.stack import LOG_DIR_NAME, Stack, StackConfig
 from daprlab.wait import wait_for
 from tests.test_runner_e2e import Runner, run_up
 
@@ -42,7 +45,7 @@ def daprlab(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
-        timeout=control.ANSWER_TIMEOUT_SECONDS,
+        timeout=control_channel.ANSWER_TIMEOUT_SECONDS,
     )
 
 
@@ -89,7 +92,7 @@ def test_the_runner_itself_refuses_a_pause_over_120_seconds(
     runner: Runner, state_dir: Path
 ) -> None:
     # The command line refuses it before asking (tests/test_control_unit.py); so does the runner.
-    ok, message = control.ask(
+    ok, message = control_channel.ask(
         state_dir, "fault", {"action": "pause", "name": "redis", "seconds": 121}
     )
     assert not ok
@@ -104,7 +107,7 @@ def test_a_wrong_token_is_refused(runner: Runner, state_dir: Path) -> None:
     forged_dir = state_dir / "forged"
     forged_dir.mkdir()
     (forged_dir / RECORD_FILE).write_text(json.dumps(forged))
-    ok, message = control.ask(forged_dir, "fault", {"action": "stop", "name": "redis"})
+    ok, message = control_channel.ask(forged_dir, "fault", {"action": "stop", "name": "redis"})
     assert (ok, message) == (False, "wrong token: read it from this run's runner.json")
     assert runner.proc.poll() is None
 
@@ -162,7 +165,7 @@ def test_leftovers_of_a_runner_without_the_parent_death_signal_are_stopped(
     tmp_path: Path, dapr_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a runner on a system without PR_SET_PDEATHSIG (macOS) leaves after `kill -9`."""
-    without_signal = {lifeline.SWITCH_ENV: "off"}
+    without_signal = {parent_death.SWITCH_ENV: "off"}
     with run_up(tmp_path, env=without_signal) as first:
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(timeout=SLACK_SECONDS)
@@ -173,7 +176,7 @@ def test_leftovers_of_a_runner_without_the_parent_death_signal_are_stopped(
 
         # The issue's trap: a new scheduler on the leftover's etcd data never becomes ready. The
         # wait for it has a deadline, and its message names it and gives its last lines.
-        monkeypatch.setattr(stack, "STARTUP_TIMEOUT_SECONDS", SHORT_STARTUP_SECONDS)
+        monkeypatch.setattr(lab_stack, "STARTUP_TIMEOUT_SECONDS", SHORT_STARTUP_SECONDS)
         trapped = Stack(StackConfig("01_actor_timers", tmp_path), dapr_runtime, lambda *_: None)
         with pytest.raises(StackError) as err:
             trapped.start()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daprlab import control
 from daprlab.paths import REPO_ROOT
+from daprlab.runner import actor_placement
 from tests import readme_check
 
 GUIDE = (REPO_ROOT / "EXPERIMENTS.md").read_text()
@@ -71,10 +71,10 @@ def test_replicas_are_bounded() -> None:
 
 def test_the_ring_is_daprs_hash_over_each_host_and_point() -> None:
     hosts = ["127.0.0.1:50002", "127.0.0.1:50012", "127.0.0.1:50022"]
-    ring = control.Ring.of(hosts)
-    assert len(ring.points) == len(hosts) * control.PLACEMENT_REPLICATION_FACTOR
+    ring = actor_placement.Ring.of(hosts)
+    assert len(ring.points) == len(hosts) * actor_placement.PLACEMENT_REPLICATION_FACTOR
     # Removing a host moves only its own ids (the point of consistent hashing).
-    smaller = control.Ring.of([hosts[0], hosts[2]])
+    smaller = actor_placement.Ring.of([hosts[0], hosts[2]])
     ids = [f"talk-{i}" for i in range(1, 31)]
     for actor_id in ids:
         if ring.host(actor_id) != hosts[1]:
@@ -87,13 +87,13 @@ def test_the_guides_where_counts_are_those_of_the_default_ports() -> None:
     names = {host: f"replica-{i + 1}" for i, host in enumerate(hosts)}
     ids = [f"talk-{i}" for i in range(1, 31)]
 
-    def counts(ring: control.Ring) -> str:
+    def counts(ring: actor_placement.Ring) -> str:
         placed = [names[ring.host(actor_id)] for actor_id in ids]
         return ", ".join(f"{r} {placed.count(r)}" for r in sorted(set(placed)))
 
     text = EXPERIMENTS["Scaling out"]
-    assert f"30 ChatAgent actors: {counts(control.Ring.of(hosts))}\n" in text
-    assert f"30 ChatAgent actors: {counts(control.Ring.of([hosts[0], hosts[2]]))}\n" in text
+    assert f"30 ChatAgent actors: {counts(actor_placement.Ring.of(hosts))}\n" in text
+    assert f"30 ChatAgent actors: {counts(actor_placement.Ring.of([hosts[0], hosts[2]]))}\n" in text
 
 
 def test_the_guide_is_linked_from_the_root_readme_and_its_links_resolve() -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from daprlab.control import STATE_DIR_ENV
-from daprlab.paths import REPO_ROOT
+from daprlab.paths import REPO_ROOT, STATE_DIR_ENV
 from daprlab.runtime import Runtime
-from daprlab.stack import LOG_DIR_NAME, LOG_SUFFIX, process_gone
+from daprlab.stack.process import process_gone
+from daprlab.stack.stack import LOG_DIR_NAME, LOG_SUFFIX
 from daprlab.wait import wait_for
 from tests import readme_check, walkthrough
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from daprlab.runtime import Runtime
-from daprlab.stack import process_gone
+from daprlab.stack.process import process_gone
 from daprlab.wait import wait_for
 
 pytest_plugins = ["pytester"]

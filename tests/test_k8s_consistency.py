@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from daprlab import stack
+from daprlab.stack import command_lines
 from daprlab.versions import pins
 from tests.k8s_validation import (
     COMPONENTS_DIR,
@@ -242,7 +242,7 @@ def test_app_id_agrees_everywhere() -> None:
     assert annotations["dapr.io/app-id"] == APP_ID
     assert app_deployment()["metadata"]["name"] == APP_ID
     assert tiltfile_constant("APP_ID") == APP_ID
-    assert stack.APP_ID == APP_ID, "the local runner uses the same app id"
+    assert command_lines.APP_ID == APP_ID, "the local runner uses the same app id"
     assert f"{APP_ID}||ChatAgent||<id>||history" in K8S_README.read_text()
 
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.openapi.utils import get_openapi
 
 from daprlab.paths import REPO_ROOT, step_dir, steps
-from daprlab.stack import APP_ID
+from daprlab.stack.command_lines import APP_ID
 from tests import readme_check
 from tests.steps import RecordingActorClient, actor_of, app_source, load_step
 

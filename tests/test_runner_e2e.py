@@ -21,16 +21,10 @@ from daprlab import cli, netcheck
 from daprlab.netcheck import LOOPBACK
 from daprlab.paths import REPO_ROOT
 from daprlab.runtime import Runtime
-from daprlab.stack import (
-    APP_ID,
-    ControlPorts,
-    InstancePorts,
-    ManagedProcess,
-    Stack,
-    StackConfig,
-    StackError,
-    process_gone,
-)
+from daprlab.stack.command_lines import APP_ID
+from daprlab.stack.ports import ControlPorts, InstancePorts
+from daprlab.stack.process import ManagedProcess, StackError, process_gone
+from daprlab.stack.stack import Stack, StackConfig
 from daprlab.wait import holds_for, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ import pytest
 from daprlab import cli, runtime, toolchain
 from daprlab.paths import REPO_ROOT
 from daprlab.runtime import BINARIES, RuntimeMissing, ensure_runtime, find_runtime
-from daprlab.stack import process_gone
+from daprlab.stack.process import process_gone
 from daprlab.toolchain import (
     GO_MINIMUM,
     choose_go,

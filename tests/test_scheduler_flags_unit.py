@@ -13,7 +13,8 @@ import pytest
 
 from daprlab import scheduler_flags
 from daprlab.runtime import Runtime
-from daprlab.stack import ControlPorts, Stack, StackConfig
+from daprlab.stack.ports import ControlPorts
+from daprlab.stack.stack import Stack, StackConfig
 from daprlab.versions import pins
 
 NODE = "dapr-scheduler-server-0"

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from daprlab.stack import APP_ID, process_gone
+from daprlab.stack.command_lines import APP_ID
+from daprlab.stack.process import process_gone
 
 pytestmark = pytest.mark.e2e
 

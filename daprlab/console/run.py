@@ -1,5 +1,6 @@
 """Start the console: beside a local stack (`daprlab up`), or on its own under Tilt
-(`daprlab console`, reading through the port-forwards and `kubectl logs -f`)."""
+(`daprlab console`, reading through the port-forwards and `kubectl logs -f`; its parser is in
+daprlab/cli.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ from daprlab.console.server import DEFAULT_PORT, ConsoleServer
 from daprlab.console.sources import Targets
 from daprlab.console.state import ConsoleState, StepSettings
 from daprlab.paths import step_dir
-from daprlab.stack import APP_ID, ManagedProcess, Stack
+from daprlab.stack.command_lines import APP_ID
+from daprlab.stack.process import ManagedProcess
+from daprlab.stack.stack import Stack
 from daprlab.wait import wait_for
 
 ENV_INT_DEFAULT = r'env_int\("{name}", (\d+)'
 CHAT_TYPES = ("ChatAgent", "FollowUpAgent")
 # How often `daprlab console` checks its log followers (`kubectl logs -f` ends with its pod).
 FOLLOW_CHECK_SECONDS = 1.0
-__all__ = ["DEFAULT_PORT", "LabConsole", "add_console_command", "stack_targets", "tee"]
+__all__ = ["DEFAULT_PORT", "LabConsole", "cmd_console", "stack_targets", "tee"]
 QUICK_TYPE = "QuickChatAgent"
 
 
@@ -147,13 +150,6 @@ def log_follower(spec: str, sink: Callable[[str, str], None]) -> ManagedProcess:
     )
 
 
-def _name_value(spec: str) -> tuple[str, str]:
-    name, sep, value = spec.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"want NAME=VALUE, got {spec!r}")
-    return name, value
-
-
 def cmd_console(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     step_dir(args.step)  # fails early with the list of valid steps
     console = LabConsole(args.step, dict(args.setting))
@@ -193,32 +189,3 @@ def cmd_console(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         console.stop()
         for follower in followers.values():
             follower.stop()
-
-
-def add_console_command(sub: argparse._SubParsersAction, say: Callable[[str], None]) -> None:
-    parser = sub.add_parser(
-        "console",
-        help="run the lab console alone, reading a running lab (e.g. Tilt's port-forwards)",
-    )
-    parser.add_argument("--step", required=True, help="the step that runs, e.g. 01_actor_timers")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the page's port (loopback)")
-    parser.add_argument("--app-url", default="http://127.0.0.1:8000")
-    parser.add_argument("--dapr-url", default="http://127.0.0.1:3500", help="daprd's HTTP API")
-    parser.add_argument("--metrics-url", default="", help="daprd's Prometheus metrics, if any")
-    parser.add_argument("--redis-port", type=int, default=6379, help="Redis on 127.0.0.1")
-    parser.add_argument(
-        "--log",
-        action="append",
-        default=[],
-        metavar="NAME=COMMAND",
-        help="follow a log: the lines COMMAND prints count as NAME's (app, daprd); repeatable",
-    )
-    parser.add_argument(
-        "--setting",
-        action="append",
-        type=_name_value,
-        default=[],
-        metavar="NAME=VALUE",
-        help="a setting the app runs with (e.g. TIMER_TTL_SECONDS=60); repeatable",
-    )
-    parser.set_defaults(func=lambda args: cmd_console(args, say))

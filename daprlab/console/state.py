@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from daprlab.console.loglines import LogEvent, Unparsed, parse_app_line, parse_daprd_line
+from daprlab.loglines import LogEvent, Unparsed, parse_app_line, parse_daprd_line
 
 EVENTS_KEPT = 1000
 # The active-count chart covers this many seconds, one sample per successful metadata read.

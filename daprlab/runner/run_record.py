@@ -1,7 +1,9 @@
-"""The runner's record in its state directory: who runs there now, and what it started.
+"""The runner's record and lock in its state directory: who runs there now, what it started, and
+what an earlier runner that died left running.
 
 `<state dir>/runner.json` names the runner (pid and command line), its control channel (a
-loopback port and a per-run token, see daprlab/control.py) and every process of its stack.
+loopback port and a per-run token, see daprlab/runner/control_channel.py) and every process of
+its stack.
 `<state dir>/runner.lock` is held (flock) for as long as the runner lives, so a second runner on
 the same directory is refused. A record left by a runner that died names its leftovers: those
 still alive with the same pid *and* command line are the lab's own, and are stopped.
@@ -20,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-from daprlab.stack import StackError, process_gone
+from daprlab.stack.process import StackError, process_gone
 from daprlab.wait import DeadlineExceeded, wait_for
 
 logger = logging.getLogger(__name__)

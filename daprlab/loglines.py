@@ -1,6 +1,8 @@
-"""The app's stable log lines, as the console reads them: the one place that knows their shape.
+"""The log lines the lab reads, the one place that knows their shape: the app's (the console,
+the bench and the tests read them), daprd's and placement's (the runner's readiness and
+`daprlab where`, the bench's experiments).
 
-tests/test_console_unit.py ties these patterns to the lines the step READMEs quote and to the
+tests/test_console_unit.py ties the app's patterns to the lines the step READMEs quote and to the
 logger calls in each main.py, so renaming a line breaks a test instead of the console.
 """
 
@@ -54,6 +56,37 @@ UVICORN_LIFECYCLE = re.compile(
 )
 # daprd logs logfmt (time="..." level=info msg="..."); the console reads the level and msg.
 DAPRD_LINE = re.compile(r'^time="[^"]*" level=(?P<level>\w+) msg="(?P<msg>(?:[^"\\]|\\.)*)"')
+
+
+# ---- placement tables: which table a sidecar uses, and when placement sent it ------------------
+# Dapr releases word these differently; a newer release's lines go here, nowhere else.
+# daprd logs this once a placement table is in use (dapr/dapr pkg/actors/placement, 1.14).
+PLACEMENT_TABLE_APPLIED = "Placement tables updated"
+APPLIED_TABLE = re.compile(rf"{PLACEMENT_TABLE_APPLIED}, version: (?P<version>\d+)")
+# placement logs this when each sidecar of a namespace has its table (dapr/dapr pkg/placement).
+DISSEMINATED = re.compile(
+    r"Completed dissemination for namespace (?P<namespace>\S*?)\. .*streams: (?P<streams>\d+)"
+    r".*table generation: (?P<generation>\d+)"
+)
+
+
+def placement_table_applied(line: str) -> bool:
+    """Whether a daprd line says the sidecar now uses a placement table (actor calls wait for
+    the first one: Dapr 1.14's healthz is green before it)."""
+    return PLACEMENT_TABLE_APPLIED in line
+
+
+def applied_table_version(line: str) -> int | None:
+    """The version of the placement table a daprd line says is in use, if it says so."""
+    found = APPLIED_TABLE.search(line)
+    return int(found["version"]) if found else None
+
+
+def app_message(kind: str, line: str) -> re.Match[str] | None:
+    """The match of one of the app's APP_PATTERNS against a whole app log line, if it is that
+    line: how the bench and the tests find a tick, an activation or a reminder's fire."""
+    prefixed = APP_PREFIX.match(line)
+    return APP_PATTERNS[kind].match(prefixed["message"]) if prefixed else None
 
 
 @dataclass

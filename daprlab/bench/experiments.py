@@ -1,6 +1,6 @@
 """The figures EXPERIMENTS.md closes with, measured on the real stack (a benchmark: it prints).
 
-    uv run python -m tests.bench_experiments
+    uv run python -m daprlab.bench.experiments
 
 1. The delay a 3-second Redis pause (SIGSTOP) adds to a chat, with components/resiliency.yaml.
 2. The time the survivors take to serve every actor of a replica killed with SIGKILL: from the
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import statistics
 import tempfile
@@ -22,8 +21,11 @@ from pathlib import Path
 
 import httpx
 
+from daprlab import loglines
 from daprlab.runtime import ensure_runtime
-from daprlab.stack import InstancePorts, Stack, StackConfig
+from daprlab.stack.ports import InstancePorts
+from daprlab.stack.process import StackError
+from daprlab.stack.stack import Stack, StackConfig
 from daprlab.wait import wait_for
 
 STEP = "02_actor_reminders"
@@ -35,9 +37,7 @@ PAUSES = 3
 HISTORY_TTL_SECONDS = 15
 SLACK_SECONDS = 60
 POLL_SECONDS = 0.05
-EXPIRED = re.compile(r"history expired: ChatAgent (\S+) ")
-ACTIVATED = re.compile(r"ChatAgent (\S+) activated")
-DISSEMINATED = re.compile(r"Completed dissemination .*streams: (\d+)")
+HISTORY_TIMEOUT_SECONDS = 5
 
 
 class Timeline:
@@ -59,7 +59,8 @@ class Timeline:
 def chat(client: httpx.Client, actor: str, content: str) -> float:
     started = time.monotonic()
     reply = client.post(f"/chat/{actor}", json={"content": content})
-    assert reply.status_code == 200, reply.text
+    if reply.status_code != 200:
+        raise StackError(f"a chat to {actor} answered {reply.status_code}: {reply.text}")
     return time.monotonic() - started
 
 
@@ -81,7 +82,9 @@ def pause_delay(stack: Stack, client: httpx.Client) -> tuple[float, list[float]]
 def wait_for_dissemination(timeline: Timeline, since: float, streams: int) -> None:
     def done() -> bool:
         return any(
-            process == "placement" and (m := DISSEMINATED.search(line)) and int(m[1]) == streams
+            process == "placement"
+            and (m := loglines.DISSEMINATED.search(line))
+            and int(m["streams"]) == streams
             for _, process, line in timeline.since(since)
         )
 
@@ -98,24 +101,28 @@ def failover_round(
         chat(client, actor, "hi")
     second = stack.instances[1]
     moved = {
-        m[1]
+        m["id"]
         for _, process, line in timeline.since(posted)
-        if process == "app-2" and (m := ACTIVATED.search(line)) and m[1] in actors
+        if process == "app-2"
+        and (m := loglines.app_message("activated", line))
+        and m["id"] in actors
     }
-    assert moved, "replica 2 hosts none of this round's actors"
+    if not moved:
+        raise StackError("replica 2 hosts none of this round's actors: try more actors per round")
     killed = time.monotonic()
     for proc in (second.daprd, second.app):
         assert proc is not None
         proc.signal(signal.SIGKILL)
     pending = set(moved)
-    while pending:
+
+    def taken_over() -> bool:
         for actor in list(pending):
-            resp = client.get(f"/chat/{actor}/history", timeout=5)
+            resp = client.get(f"/chat/{actor}/history", timeout=HISTORY_TIMEOUT_SECONDS)
             if resp.status_code == 200 and resp.json()["messages"]:
                 pending.discard(actor)
-        assert time.monotonic() - killed < SLACK_SECONDS, f"not taken over: {pending}"
-        if pending:
-            time.sleep(POLL_SECONDS)
+        return not pending
+
+    wait_for(taken_over, SLACK_SECONDS, "every moved actor to answer on replica 1", POLL_SECONDS)
     takeover = time.monotonic() - killed
     expiries = {actor: client.get(f"/chat/{actor}/expiry").json()["expires_at"] for actor in moved}
     for actor in set(actors) - moved:
@@ -131,7 +138,11 @@ def reminder_lateness(timeline: Timeline, expiries: dict[str, str]) -> tuple[lis
     """(lateness of moved actors' reminders, of those that stayed), in seconds after due."""
 
     def fired() -> dict[str, float] | None:
-        found = {m[1]: at for at, _, line in timeline.since(0) if (m := EXPIRED.search(line))}
+        found = {
+            m["id"]: at
+            for at, _, line in timeline.since(0)
+            if (m := loglines.app_message("reminder fired", line))
+        }
         wanted = {key.removeprefix("stayed:") for key in expiries}
         return found if wanted <= set(found) else None
 

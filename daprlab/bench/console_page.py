@@ -1,6 +1,6 @@
 """Benchmark of the lab console, in the real browser: prints numbers, asserts nothing.
 
-    uv run python -m tests.console_bench
+    uv run python -m daprlab.bench.console_page
 
 1. Delay from a timer tick in the app's log (the moment the runner reads the line) to the tick
    counter showing it on the page: step 01, one tick a second, median of 20.
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 import statistics
 import tempfile
 import time
@@ -22,10 +21,11 @@ import httpx
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from daprlab import netcheck
+from daprlab import loglines, netcheck
 from daprlab.console.run import LabConsole, stack_targets, tee
 from daprlab.runtime import ensure_runtime
-from daprlab.stack import ControlPorts, InstancePorts, Stack, StackConfig
+from daprlab.stack.ports import ControlPorts, InstancePorts
+from daprlab.stack.stack import Stack, StackConfig
 from daprlab.wait import wait_for
 from tests.browser import CHROMEDRIVER, chromium_options
 
@@ -34,7 +34,6 @@ TICKS_MEASURED = 20
 MANY_ACTORS = 1000
 CLIENTS = 16
 LOAD_WINDOW_SECONDS = 30
-TICK_LINE = re.compile(r"timer tick (\d+): ChatAgent (\S+) has")
 # Records, in the page, when each actor's tick counter first showed each value (epoch ms).
 WATCH_TICKS = """
 window.tickSeen = {};
@@ -54,9 +53,9 @@ def start(app_env: dict[str, str], scratch: Path) -> tuple[Stack, LabConsole, di
     logged: dict[str, float] = {}
 
     def record_tick(_process: str, line: str) -> None:
-        found = TICK_LINE.search(line)
+        found = loglines.app_message("timer tick", line)
         if found:
-            logged.setdefault(f"ChatAgent {found[2]}#{found[1]}", time.time() * 1000)
+            logged.setdefault(f"{found['type']} {found['id']}#{found['tick']}", time.time() * 1000)
 
     console = LabConsole(STEP, app_env)
     config = StackConfig(

@@ -1,277 +1,40 @@
-"""The real lab stack on loopback: Redis, placement, scheduler, and daprd + app per instance.
+"""The real lab stack on loopback: Redis, placement, scheduler, and daprd + app per instance,
+started in order and waited for until each serves.
 
-One piece of code serves both the local runner (`daprlab up`) and the test harness.
+One piece of code serves both the local runner (`daprlab up`) and the test harness. The
+processes are daprlab/stack/process.py's, their ports daprlab/stack/ports.py's, their command
+lines daprlab/stack/command_lines.py's.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
-import threading
-from collections import deque
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daprlab import lifeline, netcheck, scheduler_flags
+from daprlab import loglines, netcheck
+from daprlab.netcheck import LOOPBACK
 from daprlab.paths import step_dir
-from daprlab.resources import resources_dir
 from daprlab.runtime import Runtime
+from daprlab.stack import command_lines
+from daprlab.stack.components import resources_dir
+from daprlab.stack.ports import ControlPorts, Instance, InstancePorts
+from daprlab.stack.process import DEFAULT_START_FIX, LineSink, ManagedProcess, StackError
 from daprlab.wait import DeadlineExceeded, wait_for
 
 logger = logging.getLogger(__name__)
 
-APP_ID = "chat-agent"
-LOOPBACK = netcheck.LOOPBACK
-LOG_LINES_KEPT = 2000
-STOP_GRACE_SECONDS = 10
-# After a process died: how long to wait for the rest of its output (a child may hold the pipe).
-OUTPUT_DRAIN_SECONDS = 2
 STARTUP_TIMEOUT_SECONDS = 60
 SIDECAR_READY_TIMEOUT_SECONDS = 60
-PLACEMENT_TABLE_LOG = "Placement tables updated"
 RUNNER = "daprlab"  # the name the stack's own lines carry
 LOG_DIR_NAME = "logs"
 LOG_SUFFIX = ".log"
 DAPR_BINARY_FIX = "run `uv run daprlab runtime` to find or build the Dapr binaries"
-DEFAULT_START_FIX = "check that it is installed and executable"
-LOG_LEVEL_ENV = "LOG_LEVEL"
-# daprd sends this env var's value to the app as the dapr-api-token header; the app refuses
-# actor callbacks without it, so only this stack's sidecar can call them.
-APP_API_TOKEN_ENV = "APP_API_TOKEN"
 # The running stack's token, in its state dir: a learner's curl to /dapr/config reads it there.
 APP_API_TOKEN_FILE = "app-api-token"
-
-LineSink = Callable[[str, str], None]
-
-
-def process_gone(pid: int) -> bool:
-    """Whether process `pid` has exited: no /proc entry left, or only a zombie's (Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    # The state follows the command name, which is in parentheses and may hold spaces.
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def uvicorn_argv(app: str, app_dir: Path, port: int, log_level: str = "") -> list[str]:
-    """How the lab serves an app: one worker; uvloop and httptools, which uvicorn picks up by
-    itself; the access log only at LOG_LEVEL=DEBUG (a line per request costs CPU under load)."""
-    argv = [
-        sys.executable, "-m", "uvicorn", app,
-        "--app-dir", str(app_dir),
-        "--host", LOOPBACK,
-        "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
-    return argv if log_level.strip().upper() == "DEBUG" else [*argv, "--no-access-log"]
-
-
-class StackError(RuntimeError):
-    """A part of the stack could not start or died; the message names it and says why."""
-
-
-@dataclass
-class ControlPorts:
-    redis: int
-    placement: int
-    placement_health: int
-    placement_raft: int
-    scheduler: int
-    scheduler_health: int
-    scheduler_etcd_client: int
-    scheduler_etcd_peer: int
-
-    @classmethod
-    def fixed(cls) -> ControlPorts:
-        """The local runner's ports: Redis' and Dapr's defaults where they don't clash."""
-        return cls(6379, 50005, 58080, 8201, 50006, 58081, 52379, 52380)
-
-    @classmethod
-    def free(cls) -> ControlPorts:
-        return cls(*(netcheck.free_port() for _ in range(8)))
-
-
-@dataclass
-class InstancePorts:
-    app: int
-    dapr_http: int
-    dapr_grpc: int
-    dapr_internal: int
-    # daprd's Prometheus metrics (the lab console reads them); Dapr's default port.
-    dapr_metrics: int = 9090
-
-    @classmethod
-    def fixed(cls, index: int = 0) -> InstancePorts:
-        """Replica `index`'s ports: 8000, 3500, 50001, 50002, 9090 for the first, then +1 (app,
-        HTTP, metrics) and +10 (gRPC, clear of placement's 50005 and the scheduler's 50006)."""
-        return cls(8000 + index, 3500 + index, 50001 + 10 * index, 50002 + 10 * index, 9090 + index)
-
-    @classmethod
-    def free(cls) -> InstancePorts:
-        return cls(*(netcheck.free_port() for _ in range(5)))
-
-
-class ManagedProcess:
-    """A child process in its own process group, its output read line by line.
-
-    With a `log_file`, every line is also appended to it (and flushed, for `tail -f`).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        argv: list[str],
-        sink: LineSink,
-        env: dict[str, str] | None = None,
-        cwd: Path | None = None,
-        start_fix: str = DEFAULT_START_FIX,
-        log_file: Path | None = None,
-    ) -> None:
-        self.name = name
-        self.argv = argv
-        self.start_fix = start_fix
-        self.log_file = log_file
-        self.env = {**os.environ, **(env or {})}
-        self.cwd = cwd
-        self.lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
-        self._lines_read = 0  # all lines ever read, including those `lines` dropped
-        self._lines_lock = threading.Lock()
-        self._sink = sink
-        self._proc: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-
-    def start(self) -> None:
-        try:
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.cwd,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-                preexec_fn=lifeline.die_with_parent(),
-            )
-        except OSError as err:
-            raise StackError(
-                f"{self.name}: cannot start {self.argv[0]}: {err.strerror}; {self.start_fix}"
-            ) from err
-        self._reader = threading.Thread(target=self._read, name=f"log-{self.name}", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        with ExitStack() as closing:
-            log = None
-            if self.log_file is not None:
-                log = closing.enter_context(self.log_file.open("a", encoding="utf-8"))
-            for raw in self._proc.stdout:
-                line = raw.rstrip("\n")
-                if log is not None:
-                    log.write(line + "\n")
-                    log.flush()
-                with self._lines_lock:
-                    self.lines.append(line)
-                    self._lines_read += 1
-                self._sink(self.name, line)
-
-    def drain(self, timeout: float = OUTPUT_DRAIN_SECONDS) -> None:
-        """Wait (at most `timeout`) until the output of an exited process is all read."""
-        if self._reader is not None:
-            self._reader.join(timeout=timeout)
-
-    def mark(self) -> int:
-        """A position in the output, for `lines_since`."""
-        with self._lines_lock:
-            return self._lines_read
-
-    def lines_since(self, mark: int) -> list[str]:
-        """The lines read after `mark` (as many of them as `lines` still holds)."""
-        with self._lines_lock:
-            new = self._lines_read - mark
-            return list(self.lines)[-new:] if new > 0 else []
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        return self._proc.poll() if self._proc else None
-
-    def exit_reason(self) -> str:
-        code = self.returncode
-        if code is None:
-            return "still running"
-        if code < 0:
-            return f"killed by signal {signal.Signals(-code).name}"
-        return f"exited with code {code}"
-
-    def signal(self, sig: signal.Signals) -> None:
-        if self.alive and self._proc is not None:
-            os.killpg(self._proc.pid, sig)
-
-    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """SIGTERM the process group, then SIGKILL after `grace` seconds."""
-        if self._proc is None:
-            return
-        if self.alive:
-            self.signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self._proc.wait()
-        else:
-            self._proc.wait()
-        # The group may hold children that outlived the leader.
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self._reader is not None:
-            self._reader.join(timeout=grace)
-
-
-@dataclass
-class Instance:
-    """One app replica: daprd and the step's app, with their ports and processes."""
-
-    index: int
-    ports: InstancePorts
-    app_env: dict[str, str]
-    daprd: ManagedProcess | None = None
-    app: ManagedProcess | None = None
-
-    @property
-    def suffix(self) -> str:
-        return "" if self.index == 0 else f"-{self.index + 1}"
-
-    @property
-    def app_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ports.app}"
-
-    @property
-    def dapr_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ports.dapr_http}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ports.dapr_metrics}/metrics"
 
 
 @dataclass
@@ -485,17 +248,7 @@ class Stack:
                 "raft": ports.placement_raft,
             },
         )
-        argv = [
-            self.runtime.path("placement"),
-            "--port", str(ports.placement),
-            "--listen-address", LOOPBACK,
-            "--healthz-port", str(ports.placement_health),
-            "--initial-cluster", f"dapr-placement-0={LOOPBACK}:{ports.placement_raft}",
-            "--enable-metrics=false",
-            # GET /placement/state on the healthz port: the hosts `daprlab where` hashes over.
-            "--metadata-enabled",
-            "--log-level", self.config.log_level,
-        ]  # fmt: skip
+        argv = command_lines.placement_argv(self.runtime, ports, self.config.log_level)
         url = f"http://{LOOPBACK}:{ports.placement_health}/healthz"
         self._start_control(
             "placement",
@@ -533,46 +286,16 @@ class Stack:
 
     def scheduler_argv(self, data: Path) -> list[str]:
         """The scheduler's command line, with the etcd flags of the runtime's release."""
-        ports = self.config.control_ports
-        node = "dapr-scheduler-server-0"
-        return [
-            self.runtime.path("scheduler"),
-            "--port", str(ports.scheduler),
-            "--listen-address", LOOPBACK,
-            "--healthz-port", str(ports.scheduler_health),
-            "--enable-metrics=false",
-            "--etcd-data-dir", str(data),
-            *scheduler_flags.etcd_args(
-                self.runtime.version,
-                node,
-                peer_url=f"http://localhost:{ports.scheduler_etcd_peer}",
-                client_port=ports.scheduler_etcd_client,
-            ),
-            "--log-level", self.config.log_level,
-        ]  # fmt: skip
+        return command_lines.scheduler_argv(
+            self.runtime, self.config.control_ports, data, self.config.log_level
+        )
 
     def daprd_argv(self, inst: Instance) -> list[str]:
-        ports, control = inst.ports, self.config.control_ports
         redis_db = inst.index + 1 if self.config.store_per_namespace else None
         resources = resources_dir(self.config.state_dir, self.config.resiliency, redis_db)
-        return [
-            self.runtime.path("daprd"),
-            "--app-id", APP_ID,
-            "--app-port", str(ports.app),
-            "--app-protocol", "http",
-            "--app-channel-address", LOOPBACK,
-            "--dapr-http-port", str(ports.dapr_http),
-            "--dapr-grpc-port", str(ports.dapr_grpc),
-            "--dapr-internal-grpc-port", str(ports.dapr_internal),
-            "--dapr-listen-addresses", LOOPBACK,
-            "--placement-host-address", f"{LOOPBACK}:{control.placement}",
-            "--scheduler-host-address", f"{LOOPBACK}:{control.scheduler}",
-            "--resources-path", str(resources),
-            "--enable-metrics=true",
-            "--metrics-port", str(ports.dapr_metrics),
-            "--metrics-listen-address", LOOPBACK,
-            "--log-level", self.config.log_level,
-        ]  # fmt: skip
+        return command_lines.daprd_argv(
+            self.runtime, inst, self.config.control_ports, resources, self.config.log_level
+        )
 
     def start_instance(self, inst: Instance) -> None:
         """daprd, then the app at once: the app's import overlaps daprd's start, and the app
@@ -593,15 +316,12 @@ class Stack:
                 "metrics": ports.dapr_metrics,
             },
         )
-        env = {
-            # daprd exits on a host with no non-loopback address unless told which IP to use.
-            "DAPR_HOST_IP": LOOPBACK,
-            # components/statestore.yaml reads the Redis address from here (envRef).
-            "REDIS_HOST": f"{LOOPBACK}:{self.config.control_ports.redis}",
-            APP_API_TOKEN_ENV: self.config.app_api_token,
-        }
-        if inst.index < len(self.config.namespaces) and self.config.namespaces[inst.index]:
-            env["NAMESPACE"] = self.config.namespaces[inst.index]
+        namespaces = self.config.namespaces
+        env = command_lines.daprd_env(
+            self.config.control_ports.redis,
+            self.config.app_api_token,
+            namespaces[inst.index] if inst.index < len(namespaces) else "",
+        )
         inst.daprd = self._spawn(f"daprd{inst.suffix}", self.daprd_argv(inst), env=env)
 
     def wait_outbound(self, inst: Instance) -> None:
@@ -617,16 +337,8 @@ class Stack:
 
     def start_app(self, inst: Instance) -> None:
         self._require_free(f"app{inst.suffix}", {"HTTP": inst.ports.app})
-        log_level = inst.app_env.get(LOG_LEVEL_ENV, os.environ.get(LOG_LEVEL_ENV, ""))
-        argv = uvicorn_argv("main:app", self.step_dir, inst.ports.app, log_level)
-        env = {
-            "DAPR_RUNTIME_HOST": LOOPBACK,
-            "DAPR_HTTP_PORT": str(inst.ports.dapr_http),
-            "DAPR_GRPC_PORT": str(inst.ports.dapr_grpc),
-            "PYTHONUNBUFFERED": "1",
-            APP_API_TOKEN_ENV: self.config.app_api_token,
-            **inst.app_env,
-        }
+        argv = command_lines.app_argv(self.step_dir, inst)
+        env = command_lines.app_env(inst, self.config.app_api_token)
         inst.app = self._spawn(f"app{inst.suffix}", argv, env=env, cwd=self.step_dir)
 
     def wait_ready(self, inst: Instance) -> None:
@@ -653,7 +365,7 @@ class Stack:
         assert daprd is not None
         self._wait(
             procs,
-            lambda: any(PLACEMENT_TABLE_LOG in line for line in list(daprd.lines)),
+            lambda: any(loglines.placement_table_applied(line) for line in list(daprd.lines)),
             "daprd's first placement table",
             SIDECAR_READY_TIMEOUT_SECONDS,
         )
@@ -683,7 +395,7 @@ class Stack:
             self._wait(
                 [daprd],
                 lambda daprd=daprd, mark=mark: any(
-                    PLACEMENT_TABLE_LOG in line for line in daprd.lines_since(mark)
+                    loglines.placement_table_applied(line) for line in daprd.lines_since(mark)
                 ),
                 f"{daprd.name}'s placement table from the restarted placement",
                 SIDECAR_READY_TIMEOUT_SECONDS,

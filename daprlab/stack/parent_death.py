@@ -3,7 +3,7 @@
 `kill -9` of `daprlab up` (an IDE's stop button, the OOM killer) gives the runner no chance to
 stop what it started; the kernel still can. PR_SET_PDEATHSIG fires when the *thread* that
 forked the child exits, so the stack starts its processes from a thread that lives as long as
-the runner (the main thread; control commands run there too, see daprlab/control.py).
+the runner (the main thread; control commands run there too, see daprlab/runner/runner.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # SIGTERM, and an orphan must not linger.
 PARENT_DEATH_SIGNAL = signal.SIGKILL
 # "off" leaves the children running when the runner dies, as on systems without the signal
-# (macOS): how the tests make the leftovers that daprlab/leftovers.py must clean up.
+# (macOS): how the tests make the leftovers that daprlab/runner/run_record.py must clean up.
 SWITCH_ENV = "DAPRLAB_PARENT_DEATH_SIGNAL"
 
 
