@@ -24,11 +24,14 @@ from pydantic import BaseModel, Field, field_validator
 # The lab's plumbing, not the lesson: what each piece is for is in lab_plumbing/README.md.
 from lab_plumbing import (
     EXACT_JSON,
+    KeyHeader,
     Sidecar,
     accepted,
+    answered_once,
     app_logger,
     env_int,
     guard,
+    keyed,
     state_store_errors,
 )
 
@@ -136,6 +139,7 @@ class ChatAgent(
 
     # <<< feature
 
+    @answered_once(HISTORY_KEY)  # a retry (same Idempotency-Key) gets its reply, stores nothing
     async def process_message(self, message: dict) -> dict:
         # daprd's own actor API skips the route's checks: the same rules apply here.
         message = accepted(ChatMessage, message, "ProcessMessage")
@@ -147,9 +151,7 @@ class ChatAgent(
         # >>> feature: 03_actor_reentrancy
         reply["content"] += f" (follow-up: {follow_up})"
         # <<< feature
-        history = trim_history(
-            [*history, {"role": message["role"], "content": message["content"]}, reply]
-        )
+        history = trim_history([*history, message, reply])  # the message with its key, if any
         await self._state_manager.set_state(HISTORY_KEY, history)
         with state_store_errors():
             await self._state_manager.save_state()
@@ -307,9 +309,9 @@ ActorIdParam = Annotated[
 
 # ---- routes -----------------------------------------------------------------------------------
 @app.post("/chat/{actor_id}", response_model=ChatReply)
-async def chat(actor_id: ActorIdParam, message: ChatMessage) -> ChatReply:
+async def chat(actor_id: ActorIdParam, message: ChatMessage, key: KeyHeader = None) -> ChatReply:
     agent = chat_agent_proxy(actor_id)
-    reply = await sidecar.call_actor(agent, agent.ProcessMessage(message.model_dump()))
+    reply = await sidecar.call_actor(agent, agent.ProcessMessage(keyed(message, key)))
     return ChatReply(actor_id=actor_id, reply=Message(**reply))
 
 

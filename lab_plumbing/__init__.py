@@ -11,23 +11,29 @@ from lab_plumbing.errors import (
     unwrap_actor_error,
 )
 from lab_plumbing.guard import JSONBody, accepted, guard
+from lab_plumbing.idempotency import KeyHeader, answered_once, keyed
 from lab_plumbing.serializer import EXACT_JSON, ExactJSONSerializer
 from lab_plumbing.settings import app_logger, env_flag, env_int
 from lab_plumbing.sidecar import MetadataUnreadable, Sidecar
+from lab_plumbing.turns import one_call_at_a_time
 
 __all__ = (
     "EXACT_JSON",
     "SIDECAR_ERRORS",
     "ExactJSONSerializer",
     "JSONBody",
+    "KeyHeader",
     "MetadataUnreadable",
     "Sidecar",
     "accepted",
+    "answered_once",
     "app_logger",
     "env_flag",
     "env_int",
     "error_answer",
     "guard",
+    "keyed",
+    "one_call_at_a_time",
     "state_store_errors",
     "unwrap_actor_error",
 )

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 from dapr.clients import DaprInternalError
@@ -45,7 +46,7 @@ def state_store_errors() -> Iterator[None]:
         raise DaprInternalError(f"the actor state store failed: {message}", code) from err
 
 
-def error_answer(status: int, detail: str) -> HTTPException:
+def error_answer(status: int, detail: str | list[dict[str, Any]]) -> HTTPException:
     """The HTTP error a route answers, logged too: the access log is off by default."""
     logger.warning("answered %d: %s", status, detail)
     return HTTPException(status, detail)

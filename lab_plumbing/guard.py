@@ -12,7 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
+
+from lab_plumbing.idempotency import KEY_FIELD, key_of
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +31,14 @@ NOT_BLANK_PATTERN = f"[^{SPACES}]"
 
 def accepted(model: type[BaseModel], payload: object, method: str) -> dict[str, Any]:
     """An actor method's input, held to the public API's rules whoever sent it: daprd's own actor
-    API (PUT /v1.0/actors/...) skips the route's checks."""
+    API (PUT /v1.0/actors/...) skips the route's checks. An idempotency key comes along, checked
+    like the header."""
     try:
-        return model.model_validate(payload).model_dump()
-    except ValidationError as err:
+        fields = model.model_validate(payload).model_dump()
+        key = key_of(payload)
+    except ValueError as err:  # a pydantic ValidationError too
         raise ValueError(f"{method} refused: {err}") from err
+    return fields if key is None else {**fields, KEY_FIELD: key}
 
 
 def sidecar_only(path: str) -> bool:
