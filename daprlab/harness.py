@@ -179,9 +179,11 @@ class LabStacks:
         namespaces: list[str] | None = None,
         state_dir: Path | None = None,
         line_sink: LineSink | None = None,
+        resiliency: bool = True,
     ) -> RunningStack:
         """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several;
-        `line_sink` gets every output line too (the lab console reads them)."""
+        `line_sink` gets every output line too (the lab console reads them); `resiliency=False`
+        runs daprd without components/resiliency.yaml, as `daprlab up --no-resiliency` does."""
         log: list[str] = []
         name = f"stack{len(self.started) + 1}"
 
@@ -197,6 +199,7 @@ class LabStacks:
             instance_ports=[InstancePorts.free() for _ in range(instances)],
             app_env=dict(app_env or {}),
             namespaces=list(namespaces or []),
+            resiliency=resiliency,
         )
         stack = Stack(config, self.runtime, sink)
         app, sidecar = _clients(stack)

@@ -46,10 +46,11 @@ KeyHeader = Annotated[
 class IdempotencyKeyReused(DaprInternalError):
     """The key came with another message before: the caller reused a key it should not have."""
 
-    def __init__(self, key: str, who: str, index: int) -> None:
+    def __init__(self, key: str, who: str, recorded: int) -> None:
+        where = f"recorded message {recorded} of {who}"
         super().__init__(
-            f"{HEADER} {key} came with another message before (message {index} of {who}): "
-            "send a new key with a new message",
+            f"{HEADER} {key} came with another message before ({where}): send a new key with "
+            "a new message",
             KEY_REUSED,
         )
 
@@ -82,9 +83,10 @@ def earlier_reply(history: list[dict[str, str]], message: dict[str, Any], who: s
         earlier = history[index]
         if earlier.get(KEY_FIELD) != key:
             continue
-        if (earlier["role"], earlier["content"]) != (message.get("role"), message.get("content")):
-            raise IdempotencyKeyReused(key, who, index)
-        logger.info("%s answered a repeat of message %d", who, index + 1)
+        recorded = index + 1  # the number in the "recorded message N" line of its first attempt
+        if earlier["content"] != message.get("content"):  # the role is always "user"
+            raise IdempotencyKeyReused(key, who, recorded)
+        logger.info("%s answered a repeat of message %d", who, recorded)
         return dict(history[index + 1])
     return None
 
