@@ -20,6 +20,8 @@ APP_PATTERNS: dict[str, re.Pattern[str]] = {
     "activated": re.compile(rf"^{ACTOR} activated$"),
     "deactivated": re.compile(rf"^{ACTOR} deactivated$"),
     "message recorded": re.compile(rf"^{ACTOR} recorded message (?P<index>\d+)$"),
+    # A retry with the same Idempotency-Key (lab_plumbing/idempotency.py): nothing recorded.
+    "message repeated": re.compile(rf"^{ACTOR} answered a repeat of message (?P<index>\d+)$"),
     "timer tick": re.compile(
         rf"^timer tick (?P<tick>\d+): {ACTOR} has (?P<messages>\d+) messages$"
     ),

@@ -72,7 +72,9 @@ def key_of(payload: object) -> str | None:
     return key
 
 
-def earlier_reply(history: list[dict[str, str]], message: dict[str, Any], who: str) -> dict | None:
+def earlier_reply(
+    history: list[dict[str, str]], message: dict[str, Any], actor_type: str, actor_id: str
+) -> dict | None:
     """The reply the history holds for `message`'s key: None for a new key (or none), and
     IdempotencyKeyReused when the key came with another message. History is user/assistant
     pairs, each reply right after its message."""
@@ -85,8 +87,8 @@ def earlier_reply(history: list[dict[str, str]], message: dict[str, Any], who: s
             continue
         recorded = index + 1  # the number in the "recorded message N" line of its first attempt
         if earlier["content"] != message.get("content"):  # the role is always "user"
-            raise IdempotencyKeyReused(key, who, recorded)
-        logger.info("%s answered a repeat of message %d", who, recorded)
+            raise IdempotencyKeyReused(key, f"{actor_type} {actor_id}", recorded)
+        logger.info("%s %s answered a repeat of message %d", actor_type, actor_id, recorded)
         return dict(history[index + 1])
     return None
 
@@ -107,8 +109,9 @@ def answered_once(
             if isinstance(message, dict) and message.get(KEY_FIELD) is not None:
                 with state_store_errors():
                     found, history = await actor._state_manager.try_get_state(history_key)
-                who = f"{actor.runtime_ctx.actor_type_info.type_name} {actor.id.id}"
-                earlier = earlier_reply(list(history) if found else [], message, who)
+                actor_type = actor.runtime_ctx.actor_type_info.type_name
+                history = list(history) if found else []
+                earlier = earlier_reply(history, message, actor_type, actor.id.id)
                 if earlier is not None:
                     return earlier
             return await method(actor, message)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from daprlab.harness import RunningStack, report_measured
 from daprlab.paths import steps
 from daprlab.stack.command_lines import APP_API_TOKEN_ENV
 from daprlab.wait import wait_for
+from lab_plumbing.idempotency import HEADER, KEY_PATTERN
 from tests.browser import browser, console_errors, wait_in_page
 
 __all__ = ["browser"]
@@ -84,6 +87,8 @@ FUZZ_CHECKS = [
     negative_data_rejection,
     positive_data_acceptance,
 ]
+# What a fresh key keeps of a generated one: with "-" and 32 hex digits, at most 128 characters.
+KEY_KEEP = 95
 # The body and its fields, as a 422 names them (the routes' parameters come from the schema).
 BODY_FIELDS = {"body", "role", "content"}
 
@@ -133,6 +138,14 @@ def unnamed_errors(body: object, fields: set[str]) -> list[object]:
     ]
 
 
+def fresh_idempotency_key(case: Case) -> None:
+    """A valid generated Idempotency-Key made unique: the fuzzer draws the same short keys again
+    (with other bodies), and a reused key is rightly refused, which is no finding."""
+    for name, value in list((case.headers or {}).items()):
+        if name.lower() == HEADER.lower() and re.fullmatch(KEY_PATTERN, str(value)):
+            case.headers[name] = f"{str(value)[:KEY_KEEP]}-{uuid.uuid4().hex}"
+
+
 def fuzz(
     operation: APIOperation,
     mode: GenerationMode,
@@ -152,6 +165,7 @@ def fuzz(
     )
     def one_case(case: Case) -> None:
         count()
+        fresh_idempotency_key(case)
         response = case.call_and_validate(session=session, checks=FUZZ_CHECKS)
         if 400 <= response.status_code < 500:
             unnamed = unnamed_errors(response.json(), fields)

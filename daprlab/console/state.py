@@ -201,7 +201,13 @@ class ConsoleState:
             chat.version = self._version + 1
         elif kind == "deadlock":
             row.follow_up, row.follow_up_at, row.late_call_back_due = "deadlocked", now, True
-        if kind in ("activated", "message recorded", "timer tick", "follow-up call-back"):
+        if kind in (
+            "activated",
+            "message recorded",
+            "message repeated",
+            "timer tick",
+            "follow-up call-back",
+        ):
             self._touch(row, now)
         row.version = self._version + 1
 

@@ -28,7 +28,7 @@ from tests.plumbing.test_errors import daprd_wrapped
 from tests.steps import RecordingActorClient, actor_of, load_step
 
 STEP = "01_actor_timers"  # every step has the same base (tests/test_steps_identical.py)
-WHO = "ChatAgent unit"
+WHO = ("ChatAgent", "unit")
 
 
 class Note(BaseModel):
@@ -84,25 +84,25 @@ def test_a_repeat_gets_the_reply_stored_right_after_its_message(
     history = pair("one", "k1") + pair("two") + pair("three", "k3")
     message = {"role": "user", "content": "three", KEY_FIELD: "k3"}
     with caplog.at_level(logging.INFO, "lab_plumbing.idempotency"):
-        assert earlier_reply(history, message, WHO) == history[5]
-    assert caplog.messages == [f"{WHO} answered a repeat of message 5"]
-    assert earlier_reply(history, {**message, KEY_FIELD: "new"}, WHO) is None
-    assert earlier_reply(history, {"role": "user", "content": "three"}, WHO) is None
+        assert earlier_reply(history, message, *WHO) == history[5]
+    assert caplog.messages == ["ChatAgent unit answered a repeat of message 5"]
+    assert earlier_reply(history, {**message, KEY_FIELD: "new"}, *WHO) is None
+    assert earlier_reply(history, {"role": "user", "content": "three"}, *WHO) is None
 
 
 def test_a_key_on_a_reply_is_never_taken_for_a_message() -> None:
     history = pair("one")
     history[1][KEY_FIELD] = "k1"  # only user messages carry a key; a forged one is not matched
-    assert earlier_reply(history, {"role": "user", "content": "x", KEY_FIELD: "k1"}, WHO) is None
+    assert earlier_reply(history, {"role": "user", "content": "x", KEY_FIELD: "k1"}, *WHO) is None
 
 
 def test_a_reused_key_with_another_message_is_refused() -> None:
     history = pair("one", "k1")
     with pytest.raises(IdempotencyKeyReused) as raised:
-        earlier_reply(history, {"role": "user", "content": "other", KEY_FIELD: "k1"}, WHO)
+        earlier_reply(history, {"role": "user", "content": "other", KEY_FIELD: "k1"}, *WHO)
     assert raised.value.as_dict()["errorCode"] == KEY_REUSED
     assert raised.value.as_dict()["message"] == (
-        f"{HEADER} k1 came with another message before (recorded message 1 of {WHO}): "
+        f"{HEADER} k1 came with another message before (recorded message 1 of ChatAgent unit): "
         "send a new key with a new message"
     )
     json.dumps(raised.value.as_dict())  # the SDK sends it to daprd as JSON
@@ -111,7 +111,7 @@ def test_a_reused_key_with_another_message_is_refused() -> None:
 @pytest.mark.parametrize("release", ["1.14", "1.15+"])
 def test_the_route_answers_a_reused_key_with_a_422_like_the_others(release: str) -> None:
     answer = actor_error_answer(
-        WHO, daprd_wrapped("Idempotency-Key k1 came ...", KEY_REUSED, release)
+        "ChatAgent unit", daprd_wrapped("Idempotency-Key k1 came ...", KEY_REUSED, release)
     )
     assert answer.status_code == 422
     assert answer.detail == [
