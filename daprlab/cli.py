@@ -313,7 +313,8 @@ def add_console_command(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: console_run.cmd_console(args, say))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand's parser (the docs' `uv run daprlab ...` lines are checked against it)."""
     parser = argparse.ArgumentParser(prog="daprlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run one step locally: Redis, Dapr and the app")
@@ -380,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.set_defaults(func=cmd_bench)
     sub.add_parser("steps", help="list the steps").set_defaults(func=cmd_steps)
     sub.add_parser("pins", help="print the pinned versions").set_defaults(func=cmd_pins)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         with _stop_signals_interrupt():
             return int(args.func(args))

@@ -2,8 +2,8 @@
 the bench and the tests read them), daprd's and placement's (the runner's readiness and
 `daprlab where`, the bench's experiments).
 
-tests/test_console_unit.py ties the app's patterns to the lines the step READMEs quote and to the
-logger calls in each main.py, so renaming a line breaks a test instead of the console.
+tests/console/test_console_unit.py ties the app's patterns to the lines the step READMEs quote
+and to the logger calls in each main.py, so renaming a line breaks a test instead of the console.
 """
 
 from __future__ import annotations

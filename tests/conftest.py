@@ -1,1 +1,1 @@
-pytest_plugins = ["daprlab.harness"]
+pytest_plugins = ["daprlab.harness", "tests.support.steps"]

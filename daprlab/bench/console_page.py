@@ -27,7 +27,7 @@ from daprlab.runtime import ensure_runtime
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.stack import Stack, StackConfig
 from daprlab.wait import wait_for
-from tests.browser import CHROMEDRIVER, chromium_options
+from tests.support.browser import CHROMEDRIVER, chromium_options
 
 STEP = "01_actor_timers"
 TICKS_MEASURED = 20

@@ -1,8 +1,8 @@
 """The keep-alive pool's seams into the SDK, and the SDK internals they rely on.
 
 These fail loudly when the SDK changes under the one override (`_client` of DaprActorHttpClient);
-tests/test_shared_session.py shows end to end that connections are reused and that a sidecar
-restart leaves no dead connection behind.
+tests/plumbing/test_shared_session.py shows end to end that connections are reused and that a
+sidecar restart leaves no dead connection behind.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from dapr.clients.exceptions import DaprInternalError
 from fastapi import HTTPException
 
 from lab_plumbing import EXACT_JSON, Sidecar, error_answer, state_store_errors, unwrap_actor_error
-from tests.steps import DAPRD_ERROR_WRAPPINGS, RecordingActorClient
+from tests.support.steps import DAPRD_ERROR_WRAPPINGS, RecordingActorClient
 
 CALL_TIMEOUT_SECONDS = 30
 

@@ -25,9 +25,9 @@ from lab_plumbing.idempotency import (
 )
 from lab_plumbing.sidecar import actor_error_answer
 from tests.plumbing.test_errors import daprd_wrapped
-from tests.steps import RecordingActorClient, actor_of, load_step
+from tests.support.steps import RecordingActorClient, actor_of
 
-STEP = "01_actor_timers"  # every step has the same base (tests/test_steps_identical.py)
+STEP = "01_actor_timers"  # every step has the same base (tests/steps/test_steps_identical.py)
 WHO = ("ChatAgent", "unit")
 
 
@@ -39,11 +39,6 @@ class Note(BaseModel):
 def pair(content: str, key: str | None = None) -> list[dict[str, str]]:
     user = {"role": "user", "content": content} | ({KEY_FIELD: key} if key else {})
     return [user, {"role": "assistant", "content": f"You said: {content}"}]
-
-
-@pytest.fixture(scope="module")
-def step():
-    return load_step(STEP)
 
 
 def test_keyed_adds_the_key_only_when_one_was_sent() -> None:

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from lab_plumbing import one_call_at_a_time
-from tests.steps import RecordingActorClient, actor_of, load_step
+from tests.support.steps import RecordingActorClient, actor_of
 
-
-@pytest.fixture(scope="module")
-def step():
-    return load_step("01_actor_timers")
+STEP = "01_actor_timers"  # the `step` fixture (tests/support/steps.py) loads it
 
 
 def recorder(events: list[str]):
