@@ -23,6 +23,7 @@ import pytest
 
 from daprlab import netcheck
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
+from daprlab.stack import redis_persistence as redis_persistence_setting
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import LineSink
 from daprlab.stack.stack import Stack, StackConfig
@@ -179,9 +180,11 @@ class LabStacks:
         namespaces: list[str] | None = None,
         state_dir: Path | None = None,
         line_sink: LineSink | None = None,
+        redis_persistence: str = redis_persistence_setting.DEFAULT,
     ) -> RunningStack:
         """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several;
-        `line_sink` gets every output line too (the lab console reads them)."""
+        `line_sink` gets every output line too (the lab console reads them);
+        `redis_persistence`: how its Redis keeps data (daprlab/stack/redis_persistence.py)."""
         log: list[str] = []
         name = f"stack{len(self.started) + 1}"
 
@@ -197,6 +200,7 @@ class LabStacks:
             instance_ports=[InstancePorts.free() for _ in range(instances)],
             app_env=dict(app_env or {}),
             namespaces=list(namespaces or []),
+            redis_persistence=redis_persistence,
         )
         stack = Stack(config, self.runtime, sink)
         app, sidecar = _clients(stack)
