@@ -145,6 +145,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.replicas = len(args.namespaces)
     elif args.store_per_namespace:
         raise ValueError("--store-per-namespace needs --namespaces")
+    # Before a long runtime build: REDIS_PERSISTENCE from the environment, checked.
+    persistence = args.redis_persistence or redis_persistence.default()
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
     runtime = ensure_runtime(say=say)
     control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
@@ -162,7 +164,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         resiliency=not args.no_resiliency,
         namespaces=args.namespaces,
         store_per_namespace=args.store_per_namespace,
-        redis_persistence=args.redis_persistence or redis_persistence.default(),
+        redis_persistence=persistence,
     )
     # The app inherits the runner's environment: the console counts with the same settings.
     app_env = {**os.environ, **config.app_env}
