@@ -9,7 +9,8 @@ fires after it. Redis runs with the lab's default, fsync-always.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -35,8 +36,20 @@ GONE_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("crash")
+def step_01(module_lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Any]]:
+    """The module's running step 01 stack: the stack one test started again after its crash is
+    the next test's stack to crash (one start fewer per crash point). All on one state dir."""
+    state_dir = tmp_path_factory.mktemp("crash-01")
+    live: list[Any] = []
+
+    def running(restart: bool = False) -> Any:
+        if restart or not live:
+            live[:] = [module_lab(STEP_01, state_dir=state_dir)]
+        return live[0]
+
+    yield running
+    for stack in live:
+        stack.stop()
 
 
 def crash(running) -> None:
@@ -50,9 +63,9 @@ def crash(running) -> None:
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_every_answered_message_survives_a_crash_exactly_once(
-    module_lab, state_dir: Path, request: pytest.FixtureRequest, point: str
+    step_01: Callable[..., Any], request: pytest.FixtureRequest, point: str
 ) -> None:
-    before = module_lab(STEP_01, state_dir=state_dir)
+    before = step_01()
     prefix = "during" if point == DURING else "after"
     burst = burst_then_crash(before.stack.app_url, lambda: crash(before), point, prefix)
     answered = burst.answered_count()
@@ -61,7 +74,7 @@ def test_every_answered_message_survives_a_crash_exactly_once(
         assert burst.unanswered, "the crash came after the burst had ended"
     else:
         assert point == AFTER_LAST and not burst.unanswered, burst
-    after = module_lab(STEP_01, state_dir=state_dir)
+    after = step_01(restart=True)  # on the same state dir
     kept = kept_messages(after.stack.app_url, burst.actors)
     result = tally(burst, kept)
     report_measured(request.config, f"crash {point}, redis fsync-always: {result.line()}")
@@ -69,7 +82,10 @@ def test_every_answered_message_survives_a_crash_exactly_once(
     assert result.duplicated == 0, kept
 
 
-def test_a_reminder_armed_before_the_crash_fires_after_it(module_lab, state_dir: Path) -> None:
+def test_a_reminder_armed_before_the_crash_fires_after_it(
+    module_lab, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    state_dir = tmp_path_factory.mktemp("crash-02")
     env = {"HISTORY_TTL_SECONDS": str(HISTORY_TTL_SECONDS)}
     before = module_lab(STEP_02, app_env=env, state_dir=state_dir)
     resp = before.app.post("/chat/crash-reminder", json={"content": "remember me"})
