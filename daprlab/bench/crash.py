@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from daprlab.runtime import ensure_runtime
+from daprlab.runtime import Runtime, ensure_runtime
 from daprlab.stack import redis_persistence
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.stack import Stack, StackConfig
@@ -143,7 +143,7 @@ def burst_then_crash(app_url: str, crash: Callable[[], object], point: str, pref
     return burst
 
 
-def _stack(state_dir: Path, persistence: str) -> Stack:
+def _stack(runtime: Runtime, state_dir: Path, persistence: str) -> Stack:
     config = StackConfig(
         step=STEP,
         state_dir=state_dir,
@@ -151,19 +151,19 @@ def _stack(state_dir: Path, persistence: str) -> Stack:
         instance_ports=[InstancePorts.free()],
         redis_persistence=persistence,
     )
-    return Stack(config, ensure_runtime(build=False), lambda _name, _line: None)
+    return Stack(config, runtime, lambda _name, _line: None)
 
 
-def measure(persistence: str, point: str, run: int) -> Tally:
+def measure(runtime: Runtime, persistence: str, point: str, run: int) -> Tally:
     """One crash on a fresh state dir: burst, crash, restart, count."""
     with tempfile.TemporaryDirectory(prefix="daprlab-crash-") as tmp:
-        first = _stack(Path(tmp), persistence)
+        first = _stack(runtime, Path(tmp), persistence)
         first.start()
         try:
             burst = burst_then_crash(first.app_url, first.crash, point, f"crash{run}")
         finally:
             first.stop()
-        again = _stack(Path(tmp), persistence)
+        again = _stack(runtime, Path(tmp), persistence)
         again.start()
         try:
             return tally(burst, kept_messages(again.app_url, burst.actors))
@@ -173,12 +173,13 @@ def measure(persistence: str, point: str, run: int) -> Tally:
 
 def main(argv: list[str]) -> int:
     runs = int(argv[0]) if argv else DEFAULT_RUNS
+    runtime = ensure_runtime(build=False)
     print(f"{ACTORS} actors x {MESSAGES_PER_ACTOR} messages, {WORKERS} at a time; SIGKILL of "
           "every process; the stack again on the same state dir")  # fmt: skip
     for point in CRASH_POINTS:
         for persistence in (redis_persistence.SNAPSHOTS, redis_persistence.FSYNC_ALWAYS):
             for run in range(1, runs + 1):
-                result = measure(persistence, point, run)
+                result = measure(runtime, persistence, point, run)
                 print(f"crash {point:<26} redis {persistence:<13} run {run}: {result.line()}")
     return 0
 
