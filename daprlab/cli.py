@@ -5,6 +5,7 @@ Every subcommand's parser is here; each command's work is in the module that doe
 daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
 daprlab console --step ...     # the lab console alone, e.g. under Tilt (see the Tiltfile)
 daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
+daprlab fault kill all         # SIGKILL every process of the stack at once (a power cut)
 daprlab where alice            # which replica hosts an actor (with `up --replicas N`)
 daprlab runtime                # find or build the pinned daprd/placement/scheduler
 daprlab steps                  # list the steps
@@ -29,8 +30,16 @@ from daprlab.console import run as console_run
 from daprlab.console.server import DEFAULT_PORT as CONSOLE_PORT
 from daprlab.runner import control_channel
 from daprlab.runner.control_channel import ControlError
-from daprlab.runner.runner import ACTIONS, ACTOR_TYPE, MAX_PAUSE_SECONDS, Runner, check_pause
+from daprlab.runner.runner import (
+    ACTIONS,
+    ACTOR_TYPE,
+    ALL,
+    MAX_PAUSE_SECONDS,
+    Runner,
+    check_pause,
+)
 from daprlab.runtime import RuntimeMissing, ensure_runtime
+from daprlab.stack import redis_persistence
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import LineSink, ManagedProcess, StackError
 from daprlab.stack.stack import Stack, StackConfig
@@ -136,6 +145,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.replicas = len(args.namespaces)
     elif args.store_per_namespace:
         raise ValueError("--store-per-namespace needs --namespaces")
+    # Before a long runtime build: REDIS_PERSISTENCE from the environment, checked.
+    persistence = args.redis_persistence or redis_persistence.default()
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
     runtime = ensure_runtime(say=say)
     control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
@@ -153,6 +164,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         resiliency=not args.no_resiliency,
         namespaces=args.namespaces,
         store_per_namespace=args.store_per_namespace,
+        redis_persistence=persistence,
     )
     # The app inherits the runner's environment: the console counts with the same settings.
     app_env = {**os.environ, **config.app_env}
@@ -266,7 +278,11 @@ def add_control_commands(sub: argparse._SubParsersAction) -> None:
     )
     fault = sub.add_parser("fault", help="pause, stop, start or kill one process of a running `up`")
     fault.add_argument("action", choices=ACTIONS)
-    fault.add_argument("name", help="a process as the runner names it (redis, daprd-2, replica-3)")
+    fault.add_argument(
+        "name",
+        help=f"a process as the runner names it (redis, daprd-2, replica-3); `kill {ALL}`: "
+        "every process at once, a power cut",
+    )
     fault.add_argument(
         "seconds", nargs="?", type=float, help=f"pause only: 0 to {MAX_PAUSE_SECONDS}"
     )
@@ -365,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--store-per-namespace",
         action="store_true",
         help="give each namespace's state store a Redis database of its own (1, 2, ...)",
+    )
+    up.add_argument(
+        "--redis-persistence",
+        choices=redis_persistence.CHOICES,
+        help=f"how the runner's own Redis keeps its data: {redis_persistence.FSYNC_ALWAYS} "
+        "(an append-only file fsynced before each write is answered) or "
+        f"{redis_persistence.SNAPSHOTS} (the old: a snapshot at most once a second); default: "
+        f"{redis_persistence.REDIS_PERSISTENCE_ENV} or {redis_persistence.DEFAULT}",
     )
     up.set_defaults(func=cmd_up)
     add_control_commands(sub)

@@ -23,6 +23,7 @@ import pytest
 
 from daprlab import netcheck
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
+from daprlab.stack import redis_persistence as redis_persistence_setting
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import LineSink
 from daprlab.stack.stack import Stack, StackConfig
@@ -180,10 +181,12 @@ class LabStacks:
         state_dir: Path | None = None,
         line_sink: LineSink | None = None,
         resiliency: bool = True,
+        redis_persistence: str = redis_persistence_setting.DEFAULT,
     ) -> RunningStack:
         """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several;
         `line_sink` gets every output line too (the lab console reads them); `resiliency=False`
-        runs daprd without components/resiliency.yaml, as `daprlab up --no-resiliency` does."""
+        runs daprd without components/resiliency.yaml, as `daprlab up --no-resiliency` does;
+        `redis_persistence`: how its Redis keeps data (daprlab/stack/redis_persistence.py)."""
         log: list[str] = []
         name = f"stack{len(self.started) + 1}"
 
@@ -200,6 +203,7 @@ class LabStacks:
             app_env=dict(app_env or {}),
             namespaces=list(namespaces or []),
             resiliency=resiliency,
+            redis_persistence=redis_persistence,
         )
         stack = Stack(config, self.runtime, sink)
         app, sidecar = _clients(stack)

@@ -1,8 +1,9 @@
 """`daprlab bench`: how fast the lab's chat path is, measured against a floor on this machine.
 
 It starts everything it measures itself (daprlab/bench/targets.py): step stacks as `daprlab up`
-runs them, one of them with the SDK's defaults (a new session per call to daprd), and the floor
-app (the same chat route straight on Redis). wrk drives them, closed loop
+runs them, one of them with the SDK's defaults (a new session per call to daprd), one on Redis'
+old setting (snapshots, no fsync: what the default's durability costs), and the floor app (the
+same chat route straight on Redis). wrk drives them, closed loop
 (daprlab/bench/wrk_driver.py); the variants take turns in rounds (the order rotates and
 reverses), so drift and other load on the machine hit each of them alike. CPU comes from
 /proc/<pid>/stat before and after each run, memory from /proc/<pid>/status
@@ -43,6 +44,7 @@ from daprlab.bench.targets import (
 )
 from daprlab.bench.wrk_driver import Run, Target, Wrk
 from daprlab.runtime import Runtime
+from daprlab.stack import redis_persistence
 from daprlab.stack.process import ManagedProcess
 from daprlab.stack.stack import Stack
 
@@ -66,8 +68,8 @@ class Plan:
     with_extras: bool  # memory, timers, reminders and cold start
 
 
-FULL = Plan(4, 1, 6, 200, 10, ("floor", "warm", "sdk", "new"), True)
-QUICK = Plan(2, 1, 2, 32, 2, ("floor", "warm", "sdk"), False)
+FULL = Plan(4, 1, 6, 200, 10, ("floor", "warm", "snapshots", "sdk", "new"), True)
+QUICK = Plan(2, 1, 2, 32, 2, ("floor", "warm", "snapshots", "sdk"), False)
 
 
 def extra_stacks(
@@ -120,6 +122,12 @@ def bench(runtime: Runtime, quick: bool, say: Say) -> list[str]:
                 {SIDECAR_CONNECTIONS_ENV: PER_CALL},
             )  # fmt: skip
             stacks.append(sdk)
+        if "snapshots" in plan.targets:  # what durability costs: Redis' old setting
+            old = new_stack(
+                CHAT_STEP, runtime, scratch, "redis-snapshots", discard,
+                persistence=redis_persistence.SNAPSHOTS,
+            )  # fmt: skip
+            stacks.append(old)
         timer_log, reminder_log = TimedLog(), TimedLog()
         if plan.with_extras:
             memory, timers, reminders = extra_stacks(runtime, scratch, timer_log, reminder_log)
@@ -135,6 +143,8 @@ def bench(runtime: Runtime, quick: bool, say: Say) -> list[str]:
                     "warm": Target("warm", chat.app_url, "pool", pids),
                     "new": Target("new", chat.app_url, "unique", pids),
                 }
+                if "snapshots" in plan.targets:
+                    targets["snapshots"] = Target("snapshots", old.app_url, "pool", pids_of(old))
                 if "sdk" in plan.targets:
                     targets["sdk"] = Target("sdk", sdk.app_url, "pool", pids_of(sdk))
                 say(f"pre-filling {plan.pool} conversations per pool")

@@ -15,11 +15,13 @@ from daprlab.bench.measurements import (
 )
 from daprlab.bench.wrk_driver import Run
 
-# The columns, in order: the floor, the lab's app (its keep-alive session to daprd), the same app
-# with the SDK's defaults (a new session per call to daprd), and a new actor per chat.
+# The columns, in order: the floor, the lab's app (its keep-alive session to daprd; Redis
+# fsync-always, the default), the same app on Redis' old setting (snapshots, no fsync), the same
+# app with the SDK's defaults (a new session per call to daprd), and a new actor per chat.
 TARGET_TITLES = {
     "floor": "floor",
     "warm": "warm actor",
+    "snapshots": "warm, Redis snapshots",
     "sdk": "warm, SDK defaults",
     "new": "new actor",
 }
@@ -126,6 +128,14 @@ def cold_start_line(cold: list[float]) -> str:
 def ratio_lines(runs: list[Run], measured: tuple[str, ...]) -> list[str]:
     """The comparisons in words; the last line is the chat-vs-floor summary."""
     lines = []
+    if "snapshots" in measured:
+        p50 = paired(runs, lambda r: r.p50, 1, "warm", "snapshots")
+        rate = paired(runs, lambda r: r.rate, 16, "warm", "snapshots")
+        lines.append(
+            "what durability costs: Redis fsync-always (the default: every answered write on "
+            "disk) vs snapshots (the old setting: a snapshot at most once a second, no fsync): "
+            f"p50 x{p50:.2f}, throughput x{rate:.2f}"
+        )
     if "sdk" in measured:
         p50 = paired(runs, lambda r: r.p50, 1, "sdk", "warm")
         rate = paired(runs, lambda r: r.rate, 16, "sdk", "warm")

@@ -18,6 +18,7 @@ from daprlab.bench.wrk_driver import Target
 from daprlab.netcheck import LOOPBACK
 from daprlab.paths import REPO_ROOT
 from daprlab.runtime import Runtime
+from daprlab.stack import redis_persistence
 from daprlab.stack.command_lines import LOG_LEVEL_ENV, uvicorn_argv
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import ManagedProcess, StackError
@@ -69,7 +70,7 @@ def discard(_process: str, _line: str) -> None:
 
 def new_stack(
     step: str, runtime: Runtime, scratch: Path, name: str, sink: Callable[[str, str], None],
-    app_env: dict[str, str] | None = None,
+    app_env: dict[str, str] | None = None, persistence: str = redis_persistence.DEFAULT,
 ) -> Stack:  # fmt: skip
     config = StackConfig(
         step=step,
@@ -77,6 +78,7 @@ def new_stack(
         control_ports=ControlPorts.free(),
         instance_ports=[InstancePorts.free()],
         app_env=dict(app_env or {}),
+        redis_persistence=persistence,
     )
     return Stack(config, runtime, sink)
 

@@ -39,6 +39,8 @@ WATCH_INTERVAL_SECONDS = 0.2
 KILL_WAIT_SECONDS = 10
 CONTROL_PLANE = ("redis", "placement", "scheduler")
 ACTIONS = ("pause", "stop", "start", "kill")
+# `fault kill all`: every process of the stack at once, a power cut.
+ALL = "all"
 ACTOR_TYPE = "ChatAgent"
 
 
@@ -186,6 +188,8 @@ class Runner:
     def fault(self, action: str, name: str, seconds: float | None = None) -> str:
         if action not in ACTIONS:
             raise ControlError(f"unknown action {action!r}; valid actions: {', '.join(ACTIONS)}")
+        if name == ALL:
+            return self._crash(action)
         targets = self._resolve(name)
         if action == "pause":
             return self._pause(name, targets, check_pause(seconds))
@@ -207,6 +211,24 @@ class Runner:
                 wait_for(lambda proc=proc: not proc.alive, KILL_WAIT_SECONDS, f"{proc.name} to die")
             how = "killed (SIGKILL)"
         return f"{how} {' and '.join(targets)}; `uv run daprlab fault start {name}` starts it again"
+
+    def _crash(self, action: str) -> str:
+        """`kill all`: SIGKILL to every process at once, as a power cut would; the runner stays,
+        with nothing running, until Ctrl-C."""
+        if action != "kill":
+            raise ControlError(f"`all` goes with kill only (a power cut), not with {action}")
+        for name in list(self.paused):
+            self._resume(name)
+        running = [p.name for p in self.stack.processes() if p.alive]
+        if not running:
+            raise ControlError("nothing of the stack is running")
+        self.down.update(p.name for p in self.stack.processes())
+        killed = self.stack.crash()
+        return (
+            f"killed (SIGKILL) {', '.join(killed)} at once, as a power cut would; "
+            "press Ctrl-C in the runner's terminal, then the same `uv run daprlab up ...` again "
+            "starts from what was on disk"
+        )
 
     def _pause(self, name: str, targets: list[str], seconds: float) -> str:
         procs = [self._running(target) for target in targets]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from daprlab import loglines, netcheck
 from daprlab.netcheck import LOOPBACK
 from daprlab.paths import step_dir
 from daprlab.runtime import Runtime
-from daprlab.stack import command_lines
+from daprlab.stack import command_lines, redis_persistence
 from daprlab.stack.components import resources_dir
 from daprlab.stack.ports import ControlPorts, Instance, InstancePorts
 from daprlab.stack.process import DEFAULT_START_FIX, LineSink, ManagedProcess, StackError
@@ -53,6 +54,8 @@ class StackConfig:
     resiliency: bool = True
     # True: the state store of instance i (of namespace i) is Redis database i + 1.
     store_per_namespace: bool = False
+    # How the stack's own Redis keeps its data (daprlab/stack/redis_persistence.py).
+    redis_persistence: str = redis_persistence.DEFAULT
     # Fresh for every stack: the shared secret of its sidecars and apps.
     app_api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -212,7 +215,9 @@ class Stack:
         if netcheck.port_in_use(port):
             if self.config.reuse_redis and netcheck.redis_ping(port):
                 self.sink(
-                    RUNNER, f"redis ready: using the Redis already listening on {LOOPBACK}:{port}"
+                    RUNNER,
+                    f"redis ready: using the Redis already listening on {LOOPBACK}:{port}; "
+                    "what survives a crash is up to its own persistence setting",
                 )
                 return
             raise StackError(
@@ -226,17 +231,26 @@ class Stack:
                 "install it (Debian/Ubuntu: `sudo apt-get install redis-server`) "
                 "or start a Redis there"
             )
-        data = self.config.state_dir / "redis"
+        persistence = self.config.redis_persistence
+        data = redis_persistence.data_dir(self.config.state_dir, persistence)
         data.mkdir(parents=True, exist_ok=True)
+        migrate = redis_persistence.needs_migration(data, persistence)
         argv = [server, "--bind", LOOPBACK, "--port", str(port), "--dir", str(data)]
-        argv += ["--save", "1 1", "--appendonly", "no", "--protected-mode", "yes"]
+        argv += [*redis_persistence.server_args(persistence, migrate), "--protected-mode", "yes"]
         self._start_control(
             "redis",
             argv,
             lambda: netcheck.redis_ping(port),
             f"Redis on {port}",
-            f"{LOOPBACK}:{port}",
+            f"{LOOPBACK}:{port}, persistence {persistence} ({data})",
         )
+        if migrate:
+            keys = redis_persistence.enable_aof(port)
+            self.sink(
+                RUNNER,
+                f"redis: moved {keys} keys from {redis_persistence.RDB_FILE} into the "
+                f"append-only file ({persistence})",
+            )
 
     def start_placement(self, wait: bool = True) -> None:
         ports = self.config.control_ports
@@ -378,6 +392,18 @@ class Stack:
         inst.app = inst.daprd = None
 
     # ---- durability drills -----------------------------------------------------------------
+    def crash(self) -> list[str]:
+        """A power cut: SIGKILL to every process of the stack at once, none warned first, then
+        wait until all are gone. The names of the processes killed."""
+        procs = [p for p in self.processes() if p.alive]
+        for proc in procs:
+            proc.signal(signal.SIGKILL)
+        for proc in procs:
+            wait_for(
+                lambda proc=proc: not proc.alive, STARTUP_TIMEOUT_SECONDS, f"{proc.name} to die"
+            )
+        return [proc.name for proc in procs]
+
     def restart_app(self, index: int = 0) -> None:
         inst = self.instances[index]
         if inst.app is not None:

@@ -20,7 +20,12 @@ SDK_DEFAULTS = re.compile(
     r"SDK defaults \(a new session per call to daprd\) vs the lab's keep-alive session: "
     r"p50 x\d+\.\d\d, throughput x\d+\.\d\d"
 )
-TABLE_HEADER = "| | floor | warm actor | warm, SDK defaults | new actor |"
+DURABILITY = re.compile(
+    r"what durability costs: Redis fsync-always \(the default: every answered write on disk\) "
+    r"vs snapshots \(the old setting: a snapshot at most once a second, no fsync\): "
+    r"p50 x\d+\.\d\d, throughput x\d+\.\d\d"
+)
+TABLE_HEADER = "| | floor | warm actor | warm, Redis snapshots | warm, SDK defaults | new actor |"
 
 
 def test_quick_bench_prints_the_table_and_ends_with_the_summary(dapr_runtime: Runtime) -> None:
@@ -40,8 +45,9 @@ def test_quick_bench_prints_the_table_and_ends_with_the_summary(dapr_runtime: Ru
     assert SUMMARY.fullmatch(lines[-1]), lines[-1]
     assert TABLE_HEADER in lines
     measured = next(ln for ln in lines if ln.startswith("| 16 at a time: chats/s |"))
-    floor, warm, sdk, new = (cell.strip() for cell in measured.strip("|").split("|")[1:])
-    assert floor.isdecimal() and warm.isdecimal() and sdk.isdecimal() and new == "-", measured
+    floor, warm, old, sdk, new = (cell.strip() for cell in measured.strip("|").split("|")[1:])
+    assert all(cell.isdecimal() for cell in (floor, warm, old, sdk)) and new == "-", measured
     failed = next(ln for ln in lines if ln.startswith("| failed requests"))
-    assert failed.split("|")[2:5] == [" 0 ", " 0 ", " 0 "], failed
+    assert failed.split("|")[2:6] == [" 0 ", " 0 ", " 0 ", " 0 "], failed
     assert SDK_DEFAULTS.fullmatch(lines[-2]), lines[-2]
+    assert DURABILITY.fullmatch(lines[-3]), lines[-3]

@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 from fastapi.testclient import TestClient
 
+from daprlab.stack import redis_persistence
 from tests.support.k8s_validation import (
     MANIFEST_DIR,
     dapr_documents,
@@ -153,3 +154,27 @@ def test_redis_is_the_pinned_official_image() -> None:
     redis = container(deployment("redis"), "redis")
     assert redis["image"] == f"redis:{pinned()['redis']}"
     assert redis["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]
+
+
+def test_redis_keeps_every_answered_write_on_a_persistent_volume() -> None:
+    """The local runner's default setting, on a claim: a container restart (liveness probe,
+    memory limit) and a rescheduled pod keep the data; Recreate, as the volume is ReadWriteOnce."""
+    deploy = deployment("redis")
+    redis = container(deploy, "redis")
+    assert redis["args"] == redis_persistence.ARGS[redis_persistence.FSYNC_ALWAYS]
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    (mount,) = redis["volumeMounts"]
+    assert mount["mountPath"] == "/data"  # the official image's working directory
+    (volume,) = [
+        v for v in deploy["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]
+    ]
+    assert volume["persistentVolumeClaim"] == {"claimName": "redis-data"}
+    (claim,) = [
+        d
+        for d in kubernetes_documents()
+        if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == "redis-data"
+    ]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    text = (MANIFEST_DIR / "redis.yaml").read_text()
+    assert "emptyDir" not in text and "as long as the pod" not in text

@@ -289,6 +289,13 @@ def test_resource_dependencies_are_declared(step_run: tuple[str, TiltRun]) -> No
         if o["apiVersion"].startswith("dapr.io/")
     }
     assert set(dapr_resources["objects"]) == dapr_objects
+    # Redis' data claim belongs to the redis resource (created with it, shown under it).
+    claims = {
+        f"{o['metadata']['name']}:persistentvolumeclaim"
+        for o in run.objects("PersistentVolumeClaim")
+    }
+    assert claims == {"redis-data:persistentvolumeclaim"}
+    assert set(run.k8s_resource("redis")["objects"]) == claims
     # Workloads configured by name exist as Deployments.
     deployments = {o["metadata"]["name"] for o in run.objects("Deployment")}
     assert {r["workload"] for r in run.k8s_resources if r["workload"]} <= deployments

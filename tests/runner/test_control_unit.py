@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from daprlab.paths import REPO_ROOT
 from daprlab.runner import actor_placement
+from daprlab.stack import redis_persistence
 from tests.support import readme_check
 
 GUIDE = (REPO_ROOT / "EXPERIMENTS.md").read_text()
@@ -110,6 +112,7 @@ def test_each_experiment_has_the_sections_of_a_step_readme() -> None:
         "Scaling out",
         "Namespaces",
         "Idle reclaim at scale",
+        "What survives a crash",
         "A retried request",
     ]
     for title, text in EXPERIMENTS.items():
@@ -136,3 +139,45 @@ def test_the_kubernetes_commands_are_never_run_and_name_real_resources() -> None
         assert found and all(block.lang == "text" for block in found), title
         for name in re.findall(r"(?:deploy/|resiliency )([\w-]+)", section):
             assert f"name: {name}\n" in manifests, f"{title}: no resource named {name}"
+
+
+def test_kill_all_without_a_runner_says_so_in_one_line(tmp_path: Path) -> None:
+    done = daprlab("fault", "kill", "all", "--state-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stdout.startswith(f"error: no `daprlab up` is running on {tmp_path}")
+
+
+def test_redis_persistence_is_one_of_its_settings(tmp_path: Path) -> None:
+    done = daprlab("up", "01_actor_timers", "--redis-persistence", "sometimes")
+    assert done.returncode == 2
+    assert "argument --redis-persistence: invalid choice: 'sometimes'" in done.stderr
+    env = {**os.environ, "REDIS_PERSISTENCE": "sometimes"}
+    done = subprocess.run(
+        [sys.executable, "-m", "daprlab", "up", "01_actor_timers", "--state-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO_ROOT, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout.endswith(
+        "error: REDIS_PERSISTENCE (or --redis-persistence) is one of fsync-always, snapshots, "
+        "got 'sometimes'\n"
+    )
+
+
+def test_each_redis_setting_has_its_own_data_dir_and_flags(tmp_path: Path) -> None:
+    fsync, snaps = redis_persistence.FSYNC_ALWAYS, redis_persistence.SNAPSHOTS
+    assert redis_persistence.server_args(fsync, migrate=False) == [
+        "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+    ]  # fmt: skip
+    assert redis_persistence.server_args(snaps, migrate=False) == [
+        "--save", "1 1", "--appendonly", "no",
+    ]  # fmt: skip
+    data_dirs = {redis_persistence.data_dir(tmp_path, s) for s in redis_persistence.CHOICES}
+    assert len(data_dirs) == len(redis_persistence.CHOICES)
+    data = redis_persistence.data_dir(tmp_path, fsync)
+    data.mkdir()
+    assert not redis_persistence.needs_migration(data, fsync)  # a new state dir
+    (data / redis_persistence.RDB_FILE).write_bytes(b"")
+    assert redis_persistence.needs_migration(data, fsync)  # an old one: a snapshot only
+    assert not redis_persistence.needs_migration(data, snaps)
+    (data / redis_persistence.AOF_DIR).mkdir()
+    assert not redis_persistence.needs_migration(data, fsync)  # moved already
