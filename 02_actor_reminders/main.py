@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, field_validator
 # The lab's plumbing, not the lesson: what each piece is for is in lab_plumbing/README.md.
 from lab_plumbing import (
     EXACT_JSON,
+    Model,
     Sidecar,
     accepted,
     app_logger,
@@ -157,7 +158,7 @@ class ChatAgent(
         # daprd's own actor API skips the route's checks: the same rules apply here.
         message = accepted(ChatMessage, message, "ProcessMessage")
         history = await self.get_conversation_history()
-        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        reply = {"role": "assistant", "content": await compose_reply(self, history, message)}
         history = trim_history(
             [*history, {"role": message["role"], "content": message["content"]}, reply]
         )
@@ -222,6 +223,7 @@ class ExpiryStatus(BaseModel):
 
 # ---- the app: actors registered with daprd, proxies to call them -----------------------------
 sidecar = Sidecar(ACTOR_CALL_TIMEOUT_SECONDS)  # one keep-alive pool to daprd; 503s until it is up
+model = Model(ACTOR_CALL_TIMEOUT_SECONDS)  # off (the echo) unless LLM_BASE_URL names a model
 
 
 @asynccontextmanager
@@ -290,9 +292,11 @@ async def cancel_expiry(actor_id: ActorIdParam) -> ExpiryStatus:
 
 
 # ---- the assistant ----------------------------------------------------------------------------
-def compose_reply(content: str) -> str:
-    """The assistant's answer: a deterministic echo. Plug a model in here."""
-    return f"You said: {content}"
+async def compose_reply(agent: Actor, history: list[dict[str, str]], message: dict) -> str:
+    """The model's answer when LLM_BASE_URL is set (lab_plumbing/model.py); else an echo."""
+    if model.enabled:  # called before any state changes: a failed call leaves the history as it was
+        return await model.reply(agent, [*history, message])
+    return f"You said: {message['content']}"
 
 
 def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:

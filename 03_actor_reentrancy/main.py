@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 # The lab's plumbing, not the lesson: what each piece is for is in lab_plumbing/README.md.
 from lab_plumbing import (
     EXACT_JSON,
+    Model,
     Sidecar,
     accepted,
     app_logger,
@@ -143,7 +144,7 @@ class ChatAgent(
         # >>> feature: 03_actor_reentrancy
         follow_up = await self._ask_for_follow_up()
         # <<< feature
-        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        reply = {"role": "assistant", "content": await compose_reply(self, history, message)}
         # >>> feature: 03_actor_reentrancy
         reply["content"] += f" (follow-up: {follow_up})"
         # <<< feature
@@ -164,7 +165,7 @@ class ChatAgent(
 
 # >>> feature: 03_actor_reentrancy
 class FollowUpAgent(Actor, FollowUpAgentInterface):
-    """Suggests a follow-up; it reads the conversation by calling back into the same ChatAgent."""
+    """Suggests a follow-up (never from the model); reads the conversation by calling back."""
 
     async def suggest_follow_up(self) -> str:
         try:
@@ -183,7 +184,6 @@ class FollowUpAgent(Actor, FollowUpAgentInterface):
 
 
 def compose_follow_up(history: list[dict[str, str]]) -> str:
-    """FollowUpAgent's suggestion, from the history it read: deterministic, like the reply."""
     earlier = [message["content"] for message in history if message["role"] == "user"]
     return f"earlier you said: {earlier[-1]}" if earlier else "this is your first message"
 
@@ -257,6 +257,7 @@ class ReentrancySettings(BaseModel):
 
 # ---- the app: actors registered with daprd, proxies to call them -----------------------------
 sidecar = Sidecar(ACTOR_CALL_TIMEOUT_SECONDS)  # one keep-alive pool to daprd; 503s until it is up
+model = Model(ACTOR_CALL_TIMEOUT_SECONDS)  # off (the echo) unless LLM_BASE_URL names a model
 
 
 @asynccontextmanager
@@ -336,9 +337,11 @@ async def reentrancy() -> ReentrancySettings:
 
 
 # ---- the assistant ----------------------------------------------------------------------------
-def compose_reply(content: str) -> str:
-    """The assistant's answer: a deterministic echo. Plug a model in here."""
-    return f"You said: {content}"
+async def compose_reply(agent: Actor, history: list[dict[str, str]], message: dict) -> str:
+    """The model's answer when LLM_BASE_URL is set (lab_plumbing/model.py); else an echo."""
+    if model.enabled:  # called before any state changes: a failed call leaves the history as it was
+        return await model.reply(agent, [*history, message])
+    return f"You said: {message['content']}"
 
 
 def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -11,6 +11,7 @@ from lab_plumbing.errors import (
     unwrap_actor_error,
 )
 from lab_plumbing.guard import JSONBody, accepted, guard
+from lab_plumbing.model import Model, ModelBudgetSpent, ModelFailed, ModelTimedOut
 from lab_plumbing.serializer import EXACT_JSON, ExactJSONSerializer
 from lab_plumbing.settings import app_logger, env_flag, env_int
 from lab_plumbing.sidecar import MetadataUnreadable, Sidecar
@@ -21,6 +22,10 @@ __all__ = (
     "ExactJSONSerializer",
     "JSONBody",
     "MetadataUnreadable",
+    "Model",
+    "ModelBudgetSpent",
+    "ModelFailed",
+    "ModelTimedOut",
     "Sidecar",
     "accepted",
     "app_logger",
