@@ -3,6 +3,7 @@
 Every subcommand's parser is here; each command's work is in the module that does it.
 
 daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
+daprlab up 04_runtime_config --model local  # and a local model behind the agent (its extra)
 daprlab console --step ...     # the lab console alone, e.g. under Tilt (see the Tiltfile)
 daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
 daprlab where alice            # which replica hosts an actor (with `up --replicas N`)
@@ -269,7 +270,9 @@ def add_control_commands(sub: argparse._SubParsersAction) -> None:
     )
     fault = sub.add_parser("fault", help="pause, stop, start or kill one process of a running `up`")
     fault.add_argument("action", choices=ACTIONS)
-    fault.add_argument("name", help="a process as the runner names it (redis, daprd-2, replica-3)")
+    fault.add_argument(
+        "name", help="a process as the runner names it (redis, daprd-2, replica-3, model)"
+    )
     fault.add_argument(
         "seconds", nargs="?", type=float, help=f"pause only: 0 to {MAX_PAUSE_SECONDS}"
     )
