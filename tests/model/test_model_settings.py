@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from daprlab.console.state import ConsoleState, StepSettings
 from daprlab.model_server import MODEL_ALIAS
 from daprlab.paths import step_dir
 from daprlab.stack.command_lines import uvicorn_argv
@@ -79,3 +80,18 @@ def test_the_budget_starts_again_after_its_hour() -> None:
     assert Budget.current(stored, 1000.0 + BUDGET_WINDOW_SECONDS - 1) == Budget(1000.0, 5, 900)
     assert Budget.current(stored, 1000.0 + BUDGET_WINDOW_SECONDS) == Budget(4600.0)
     assert Budget(0.0).resets_at == "1970-01-01T01:00:00Z"
+
+
+def test_the_console_puts_each_model_call_on_its_actors_timeline() -> None:
+    state = ConsoleState(STEP, StepSettings())
+    line = f"{MODEL_ALIAS} answered in 412 ms, 35 tokens (28 in, 7 out)"
+    state.feed("app", f"INFO:     model call: ChatAgent alice: {line}")
+    state.feed("app", f"WARNING:     model call failed: ChatAgent bob: {MODEL_ALIAS}: no answer")
+    state.feed("app", "WARNING:     answered 429: ChatAgent carl has spent its model budget")
+    events = [(e["kind"], e["actor"]) for e in state.events_since(0)]
+    assert events == [
+        ("model call", "ChatAgent alice"),
+        ("model call failed", "ChatAgent bob"),
+        ("429 answered", "ChatAgent carl"),
+    ]
+    assert state.events_since(0)[0]["text"] == f"model call: ChatAgent alice: {line}"
