@@ -55,6 +55,8 @@ BUDGET_WINDOW_SECONDS = 3600
 RESET_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 SYSTEM_PROMPT = "You are a helpful assistant. Answer in a few sentences."
 HIDDEN = "***"
+RETRIES = 1
+HTTP_LOGGER = "httpx2"  # the openai client's HTTP library
 
 
 class ModelFailed(DaprInternalError):
@@ -134,13 +136,16 @@ class Model:
         from openai import AsyncOpenAI  # only with a model: its import takes a while
 
         self._key = os.environ.get(API_KEY_SETTING, "")
-        # No retries: each would add a timeout, and the actor call's deadline is fixed.
+        # One retry, for a kept-alive connection that the server closed as the request went out;
+        # the whole call, retry included, stays within the timeout (see _ask).
         self._client = AsyncOpenAI(
             api_key=self._key or NO_KEY,
             base_url=self.base_url,
             timeout=self.timeout_seconds,
-            max_retries=0,
+            max_retries=RETRIES,
         )
+        # The client's HTTP library logs each request: "model call: ..." says it, with more.
+        logging.getLogger(HTTP_LOGGER).setLevel(logging.WARNING)
 
     def __repr__(self) -> str:  # the key stays out of any repr, traceback or debugger
         state = f"{self.name} at {self.base_url}" if self.enabled else "off"

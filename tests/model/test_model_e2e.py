@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -44,6 +45,8 @@ APP_ENV = {
 # How long the server is frozen while two messages wait: long against a reply (tenths of a
 # second) and against Dapr's hops, short against TIMEOUT_SECONDS.
 FREEZE_SECONDS = 3.0
+# A log line reaches the test a little after the app wrote it.
+LOG_SLACK_SECONDS = 0.5
 LOG_TIMEOUT_SECONDS = 30
 RESET = re.compile(r"resets at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
 
@@ -62,9 +65,46 @@ def local_model() -> None:
     pytest.skip(reason)
 
 
+@dataclass
+class Call:
+    """One model call from the app's log: when it started and ended (monotonic seconds)."""
+
+    start: float
+    end: float
+    line: re.Match[str]
+
+    @property
+    def seconds(self) -> float:
+        return int(self.line["ms"]) / 1000
+
+
 @pytest.fixture(scope="module")
-def stack(module_lab) -> RunningStack:
-    return module_lab(STEP, app_env=APP_ENV, model=True)
+def arrivals() -> list[tuple[float, str]]:
+    """Every app line with the moment it arrived: a call ended then, and began its time before."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def stack(module_lab, arrivals: list[tuple[float, str]]) -> RunningStack:
+    def note(process: str, line: str) -> None:
+        if process == "app":
+            arrivals.append((time.monotonic(), line))
+
+    return module_lab(STEP, app_env=APP_ENV, model=True, line_sink=note)
+
+
+def timed_calls(arrivals: list[tuple[float, str]], actor_id: str, count: int) -> list[Call]:
+    """The first `count` model calls of one actor, waited for, with their start and end."""
+
+    def found() -> list[Call] | None:
+        calls = []
+        for at, line in list(arrivals):
+            call = loglines.app_message("model call", line)
+            if call is not None and call["id"] == actor_id:
+                calls.append(Call(at - int(call["ms"]) / 1000, at, call))
+        return calls[:count] if len(calls) >= count else None
+
+    return wait_for(found, LOG_TIMEOUT_SECONDS, f"{count} model calls of {actor_id}")
 
 
 def chat(stack: RunningStack, actor_id: str, content: str) -> httpx.Response:
@@ -92,16 +132,23 @@ def wait_model_calls(stack: RunningStack, actor_id: str, count: int) -> list[re.
 
 
 @pytest.fixture
-def frozen_model(stack: RunningStack) -> Iterator[float]:
-    """The model server frozen (SIGSTOP) for FREEZE_SECONDS from now, then resumed."""
+def frozen_model(stack: RunningStack) -> Iterator[list[float]]:
+    """The model server frozen (SIGSTOP) for FREEZE_SECONDS from now, then resumed; yields a
+    list that holds the moment it resumed, once it has."""
     server = stack.stack.control[model_server.NAME]
+    resumed: list[float] = []
+
+    def resume() -> None:
+        server.signal(signal.SIGCONT)
+        resumed.append(time.monotonic())
+
     server.signal(signal.SIGSTOP)
-    resume = threading.Timer(FREEZE_SECONDS, server.signal, (signal.SIGCONT,))
-    resume.start()
+    timer = threading.Timer(FREEZE_SECONDS, resume)
+    timer.start()
     try:
-        yield FREEZE_SECONDS
+        yield resumed
     finally:
-        resume.join()
+        timer.join()
 
 
 def send_together(stack: RunningStack, actor_ids: list[str]) -> list[float]:
@@ -125,10 +172,6 @@ def send_together(stack: RunningStack, actor_ids: list[str]) -> list[float]:
     return took
 
 
-def seconds(call: re.Match[str]) -> float:
-    return int(call["ms"]) / 1000
-
-
 def test_the_reply_is_the_models(stack: RunningStack) -> None:
     resp = chat(stack, "m-hello", "Hello! What is the capital of France?")
     assert resp.status_code == 200, resp.text
@@ -144,26 +187,33 @@ def test_the_reply_is_the_models(stack: RunningStack) -> None:
     assert int(call["tokens"]) == int(call["tokens_in"]) + int(call["tokens_out"]) > 0
 
 
-def test_one_actor_takes_one_model_call_at_a_time(stack: RunningStack, frozen_model: float) -> None:
+def test_one_actor_takes_one_model_call_at_a_time(
+    stack: RunningStack, arrivals: list[tuple[float, str]], frozen_model: list[float]
+) -> None:
     """The second message to one actor waits for the first's whole model call: its own call
-    starts only when the first one ended, after the freeze, so it never sees the freeze."""
+    starts only once the first one ended, after the freeze."""
     took = send_together(stack, ["m-queue", "m-queue"])
-    first, second = wait_model_calls(stack, "m-queue", 2)
-    assert seconds(first) >= frozen_model * 0.9
-    assert seconds(second) < frozen_model * 0.9
+    first, second = timed_calls(arrivals, "m-queue", 2)
+    (resumed,) = frozen_model
+    assert first.start < resumed - FREEZE_SECONDS / 2 < resumed < first.end
+    assert second.start >= first.end - LOG_SLACK_SECONDS
     # One after the other: the later answer took at least both calls.
-    assert max(took) >= seconds(first) + seconds(second)
+    assert max(took) >= first.seconds + second.seconds
 
 
-def test_two_actors_call_the_model_side_by_side(stack: RunningStack, frozen_model: float) -> None:
-    """Two actors' calls are both under way during the freeze: each lasts the whole freeze.
-    (llama.cpp's server then answers them one after the other; a hosted API would not.)"""
+def test_two_actors_call_the_model_side_by_side(
+    stack: RunningStack, arrivals: list[tuple[float, str]], frozen_model: list[float]
+) -> None:
+    """Two actors' calls are both under way during the freeze. (llama.cpp's server then answers
+    them one after the other; a hosted API answers both at once.)"""
     took = send_together(stack, ["m-side-a", "m-side-b"])
-    (call_a,) = wait_model_calls(stack, "m-side-a", 1)
-    (call_b,) = wait_model_calls(stack, "m-side-b", 1)
-    assert min(seconds(call_a), seconds(call_b)) >= frozen_model * 0.9
-    # Side by side: the later answer took less than the two calls one after the other would.
-    assert max(took) < seconds(call_a) + seconds(call_b) - frozen_model / 2
+    (call_a,) = timed_calls(arrivals, "m-side-a", 1)
+    (call_b,) = timed_calls(arrivals, "m-side-b", 1)
+    (resumed,) = frozen_model
+    for call in (call_a, call_b):
+        assert call.start < resumed - FREEZE_SECONDS / 2 < resumed < call.end
+    # Side by side: the later answer took less than the two calls one after the other.
+    assert max(took) < call_a.seconds + call_b.seconds
 
 
 def test_a_stopped_model_is_a_clean_502_and_the_history_stays(stack: RunningStack) -> None:
