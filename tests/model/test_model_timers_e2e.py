@@ -4,26 +4,14 @@ message makes one model call, however many ticks and fires follow."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from daprlab import loglines, model_server
-from daprlab.harness import CI_ENV, RunningStack
+from daprlab import loglines
+from daprlab.harness import RunningStack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("local_model")]
 TICKS = 3
 LOG_TIMEOUT_SECONDS = 30
-
-
-@pytest.fixture(autouse=True)
-def local_model() -> None:
-    if model_server.installed():
-        return
-    reason = f"the local model is not installed: `{model_server.INSTALL}` installs it"
-    if os.environ.get(CI_ENV):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 def model_calls(stack: RunningStack) -> int:
