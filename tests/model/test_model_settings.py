@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from daprlab import logfilter
 from daprlab.console.state import ConsoleState, StepSettings
 from daprlab.model_server import MODEL_ALIAS
 from daprlab.paths import step_dir
@@ -95,3 +96,10 @@ def test_the_console_puts_each_model_call_on_its_actors_timeline() -> None:
         ("429 answered", "ChatAgent carl"),
     ]
     assert state.events_since(0)[0]["text"] == f"model call: ChatAgent alice: {line}"
+
+
+def test_the_quiet_view_shows_the_model_servers_errors_only() -> None:
+    assert not logfilter.shown_by_default("model", "llama_perf_context_print: eval time = 9 ms")
+    assert not logfilter.shown_by_default("model", "INFO:     Uvicorn running on http://x")
+    assert logfilter.shown_by_default("model", "ValueError: Failed to load model from file")
+    assert logfilter.shown_by_default("model", "Traceback (most recent call last):")
