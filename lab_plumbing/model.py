@@ -195,7 +195,9 @@ class Model:
         from openai import APIConnectionError, APIError, APITimeoutError  # loaded already
 
         assert self._client is not None, "the model is off: LLM_BASE_URL is not set"
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, *conversation]
+        # Role and content only: a stored message may carry more (an idempotency key, say).
+        said = [{"role": m["role"], "content": m["content"]} for m in conversation]
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, *said]
         started = time.perf_counter()
         try:
             # The client's timeout is per read; this one bounds the whole call.
