@@ -112,11 +112,9 @@ class ChatAgent(
     async def _ask_for_follow_up(self) -> str:
         """Ask FollowUpAgent, which calls back into this actor: one chain, two entries here."""
         proxies = sidecar.proxy_factory(FOLLOW_UP_TIMEOUT_SECONDS)  # fails fast on a deadlock
-        follow_up_agent = ActorProxy.create(
-            FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxies
-        )
+        agent = ActorProxy.create(FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxies)
         try:
-            return await follow_up_agent.SuggestFollowUp()
+            return await agent.SuggestFollowUp()
         except TimeoutError as err:
             me, other = f"{self.actor_type} {self.id.id}", f"{FOLLOW_UP_ACTOR_TYPE} {self.id.id}"
             if REENTRANCY_ENABLED:
