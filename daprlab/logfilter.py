@@ -14,6 +14,10 @@ import re
 APP = "app"
 REDIS = "redis"
 DAPR_PROCESSES = ("daprd", "placement", "scheduler")
+# The local model server (llama.cpp) prints its whole load and each request's timings: the
+# quiet view shows its errors only.
+MODEL = "model"
+MODEL_TROUBLE = re.compile(r"error|Traceback|failed", re.I)
 # Dapr's logger (logfmt) and the scheduler's embedded etcd (zap JSON) name their levels so.
 SHOWN_LEVELS = frozenset({"warning", "warn", "error", "fatal", "panic", "dpanic"})
 LOGFMT_LEVEL = re.compile(r"(?:^|\s)level=\"?(\w+)")
@@ -69,6 +73,8 @@ def shown_by_default(process: str, line: str) -> bool:
         return HEALTH_CHECK_ACCESS.search(line) is None
     if kind == REDIS:
         return redis_shown(line)
+    if kind == MODEL:
+        return MODEL_TROUBLE.search(line) is not None
     if kind in DAPR_PROCESSES:
         level = dapr_level(line)
         if level is None:

@@ -40,13 +40,21 @@ APP_PATTERNS: dict[str, re.Pattern[str]] = {
     "reentrancy": re.compile(
         r"^reentrancy for (?P<type>\w+) is (?P<enabled>on|off), maxStackDepth (?P<depth>\d+)$"
     ),
+    # lab_plumbing/model.py's: each call of the model, with its time and tokens, or its failure.
+    "model call": re.compile(
+        rf"^model call: {ACTOR}: (?P<model>\S+) answered in (?P<ms>\d+) ms, "
+        r"(?P<tokens>\d+) tokens \((?P<tokens_in>\d+) in, (?P<tokens_out>\d+) out\)$"
+    ),
+    "model call failed": re.compile(
+        rf"^model call failed: {ACTOR}: (?P<model>\S+): (?P<reason>.+)$"
+    ),
     "registered": re.compile(r"^(?P<type>\w+) registered; sidecar at (?P<sidecar>\S+)$"),
     "waiting for sidecar": re.compile(r"^no Dapr sidecar at (?P<sidecar>\S+) yet: .*$"),
 }
 # The app's own line for an error it answers (`error_answer` in each main.py); the console
-# shows the 503 and 504 answers, with the actor when the error names one.
+# shows the 503 and 504 answers, and the model's 429 and 502, with the actor the error names.
 ERROR_ANSWER = re.compile(r"^answered (?P<status>\d+): (?P<detail>.*)$")
-ANSWER_STATUSES = {"503", "504"}
+ANSWER_STATUSES = {"429", "502", "503", "504"}
 ACTOR_IN_DETAIL = re.compile(r"\b(?P<type>ChatAgent|QuickChatAgent|FollowUpAgent) (?P<id>[\w-]+)")
 # uvicorn's access log (on only at LOG_LEVEL=DEBUG): known lines, but no events of their own.
 ACCESS_LOG = re.compile(r'^[\d.:]+ - "[A-Z]+ \S+ HTTP/[\d.]+" \d{3}\b')

@@ -12,6 +12,7 @@ from lab_plumbing.errors import (
 )
 from lab_plumbing.guard import JSONBody, accepted, guard
 from lab_plumbing.idempotency import KeyHeader, answered_once, keyed
+from lab_plumbing.model import Model, ModelBudgetSpent, ModelFailed, ModelTimedOut
 from lab_plumbing.serializer import EXACT_JSON, ExactJSONSerializer
 from lab_plumbing.settings import app_logger, env_flag, env_int
 from lab_plumbing.sidecar import MetadataUnreadable, Sidecar
@@ -24,6 +25,10 @@ __all__ = (
     "JSONBody",
     "KeyHeader",
     "MetadataUnreadable",
+    "Model",
+    "ModelBudgetSpent",
+    "ModelFailed",
+    "ModelTimedOut",
     "Sidecar",
     "accepted",
     "answered_once",

@@ -17,6 +17,12 @@ logger = logging.getLogger(__name__)
 ACTOR_ERROR_WRAPPING = "error from actor service: "  # daprd's prefix to a failed method's body
 # Each way a call to daprd fails: its error answer, no connection, or no answer in time.
 SIDECAR_ERRORS = (DaprInternalError, aiohttp.ClientError, TimeoutError)
+# The model's errors (lab_plumbing/model.py), by the errorCode an actor sends them with, and the
+# HTTP status a route answers each with.
+ERR_MODEL_FAILED = "ERR_MODEL_FAILED"
+ERR_MODEL_TIMEOUT = "ERR_MODEL_TIMEOUT"
+ERR_MODEL_BUDGET = "ERR_MODEL_BUDGET"
+MODEL_ERROR_STATUSES = ((ERR_MODEL_FAILED, 502), (ERR_MODEL_TIMEOUT, 504), (ERR_MODEL_BUDGET, 429))
 
 
 def unwrap_actor_error(err: DaprInternalError) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from lab_plumbing.connections import (
     SharedSessionProxyFactory,
     shared_session_actors,
 )
-from lab_plumbing.errors import error_answer, unwrap_actor_error
+from lab_plumbing.errors import MODEL_ERROR_STATUSES, error_answer, unwrap_actor_error
 from lab_plumbing.idempotency import KEY_REUSED, reused_key_detail
 from lab_plumbing.serializer import EXACT_JSON
 from lab_plumbing.settings import env_choice
@@ -187,6 +187,9 @@ def actor_error_answer(who: str, err: DaprInternalError) -> HTTPException:
     code, message = unwrap_actor_error(err)
     if code == KEY_REUSED:  # the caller's mistake, in the shape of the API's other 422s
         return error_answer(422, reused_key_detail(message))
+    model_status = dict(MODEL_ERROR_STATUSES).get(code)
+    if model_status is not None:  # the message names the actor and the model already
+        return error_answer(model_status, message)
     if message.startswith("TimeoutError("):
         # The actor itself gave up waiting (on another actor, say): a timeout, not a failure.
         return error_answer(504, f"{who} timed out: {message}")

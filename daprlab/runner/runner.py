@@ -37,7 +37,8 @@ MAX_PAUSE_SECONDS = 120
 WATCH_INTERVAL_SECONDS = 0.2
 # How long a killed process has to be gone before the answer says so.
 KILL_WAIT_SECONDS = 10
-CONTROL_PLANE = ("redis", "placement", "scheduler")
+# The stack's shared processes, and the local model server when `up --model local` started one.
+CONTROL_PLANE = ("redis", "placement", "scheduler", "model")
 ACTIONS = ("pause", "stop", "start", "kill")
 # `fault kill all`: every process of the stack at once, a power cut.
 ALL = "all"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daprlab import loglines, netcheck
+from daprlab.model_server import NAME as MODEL
+from daprlab.model_server import ModelServer
 from daprlab.netcheck import LOOPBACK
 from daprlab.paths import step_dir
 from daprlab.runtime import Runtime
@@ -56,6 +58,8 @@ class StackConfig:
     store_per_namespace: bool = False
     # How the stack's own Redis keeps its data (daprlab/stack/redis_persistence.py).
     redis_persistence: str = redis_persistence.DEFAULT
+    # The local model server (`daprlab up --model local`), its URL in every app's env; None: off.
+    model: ModelServer | None = None
     # Fresh for every stack: the shared secret of its sidecars and apps.
     app_api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -72,8 +76,9 @@ class Stack:
         # Every process this stack ever started, as (name, pid); kept after stop(), so that
         # a caller can check that none of them outlived the stack.
         self.started: list[tuple[str, int]] = []
+        app_env = {**(config.model.app_env() if config.model else {}), **config.app_env}
         self.instances = [
-            Instance(i, p, dict(config.app_env)) for i, p in enumerate(config.instance_ports)
+            Instance(i, p, dict(app_env)) for i, p in enumerate(config.instance_ports)
         ]
         # Called with each process just started (the runner records its pid).
         self.on_spawn: Callable[[ManagedProcess], None] = lambda _proc: None
@@ -120,11 +125,14 @@ class Stack:
             self.start_redis()
             self.start_placement(wait=False)
             self.start_scheduler(wait=False)
+            if self.config.model is not None:
+                self.start_model(wait=False)
             for inst in self.instances:
                 self.start_sidecar(inst)
                 self.start_app(inst)
-            for name in ("placement", "scheduler"):
-                self.wait_control(name)
+            for name in ("placement", "scheduler", MODEL):
+                if name in self.control:
+                    self.wait_control(name)
             for inst in self.instances:
                 self.wait_outbound(inst)
                 self.wait_ready(inst)
@@ -297,6 +305,15 @@ class Stack:
             cwd=data,
             wait=wait,
         )
+
+    def start_model(self, wait: bool = True) -> None:
+        """The local model server (daprlab/model_server.py), when the stack has one."""
+        server = self.config.model
+        if server is None:
+            raise StackError(f"no model in this stack: `daprlab up <step> --{MODEL} local` has one")
+        self._require_free(MODEL, {"HTTP": server.port})
+        ready = f"{server.url}/models"
+        self._start_control(MODEL, server.argv(), server.ready, ready, server.url, wait=wait)
 
     def scheduler_argv(self, data: Path) -> list[str]:
         """The scheduler's command line, with the etcd flags of the runtime's release."""

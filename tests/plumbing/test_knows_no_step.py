@@ -49,6 +49,8 @@ def assignments(body: list[ast.stmt]) -> list[tuple[int, ast.expr | None]]:
     """(line, value) of each assignment directly in `body` (a module's or a class's)."""
     found: list[tuple[int, ast.expr | None]] = []
     for stmt in body:
+        if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
+            continue  # a declared field (a dataclass's): it holds nothing
         if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
             found.append((stmt.lineno, stmt.value))
         elif isinstance(stmt, ast.ClassDef):

@@ -114,6 +114,7 @@ def test_each_experiment_has_the_sections_of_a_step_readme() -> None:
         "Idle reclaim at scale",
         "What survives a crash",
         "A retried request",
+        "A model behind the agent",
     ]
     for title, text in EXPERIMENTS.items():
         assert re.findall(r"^### (.+)$", text, re.M) == EXPERIMENT_SECTIONS, title

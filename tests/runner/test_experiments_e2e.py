@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from daprlab.harness import require_local_model
 from daprlab.paths import REPO_ROOT, STATE_DIR_ENV
 from daprlab.runtime import Runtime
 from daprlab.stack.process import process_gone
@@ -123,13 +124,20 @@ def terminals(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Terminals]:
 @pytest.mark.parametrize("title", list(EXPERIMENTS), ids=slug)
 def test_experiment_walkthrough(terminals: Terminals, title: str) -> None:
     text = EXPERIMENTS[title]
+    needs_model = any(
+        "--model" in action.options
+        for action in readme_check.walkthrough(text, level=3)
+        if isinstance(action, readme_check.Start)
+    )
+    if needs_model:
+        require_local_model(title)
     walkthrough.play(readme_check.walkthrough(text, level=3), terminals.up, terminals.run)
     assert terminals.runs, f"{title} never starts the runner"
     for block in readme_check.log_blocks(text, level=3):
         whole = block.process == readme_check.APP_LOG
         wait_for(
             lambda: any(
-                readme_check.in_order(block.lines, run.logs(block.process), whole)  # noqa: B023
+                readme_check.in_order(block.lines, run.logs(block.process), whole, block.varies)  # noqa: B023
                 for run in terminals.runs
             ),
             LOG_TIMEOUT_SECONDS,

@@ -21,8 +21,11 @@ def client(step) -> TestClient:
     return TestClient(step.app)
 
 
-def test_reply_is_a_deterministic_echo(step) -> None:
-    assert step.compose_reply("hello") == "You said: hello"
+def test_reply_is_a_deterministic_echo_without_a_model(step) -> None:
+    assert not step.model.enabled  # LLM_BASE_URL unset: the model is off
+    message = {"role": "user", "content": "hello"}
+    reply = asyncio.run(step.compose_reply(actor_of(step, RecordingActorClient()), [], message))
+    assert reply == "You said: hello"
 
 
 def test_history_keeps_whole_pairs_newest_last(step) -> None:

@@ -31,7 +31,9 @@ output and the real one, in place of what legitimately differs from run to run (
   with each process's string hashing.
 
 Log blocks under "What to look for": ```log holds whole lines of the app's log; ```log daprd
-holds text that some line of daprd's log contains. The lines of one block appear in that order.
+holds text that some line of daprd's log contains; ```log varies holds whole app lines whose
+numbers differ from run to run (a model call's time and tokens), compared as `<n>` like a
+```text varies output. The lines of one block appear in that order.
 
 A step README's sections (`SECTIONS`): the learner's path first (`LEARNERS_PATH`, "Goal" to
 "Next"), then what differs on current Dapr releases, then the internals and the evidence. In "On
@@ -137,6 +139,8 @@ class Command:
 class LogBlock:
     process: str
     lines: list[str]
+    # ```log varies: the app's lines, each run of digits compared as <n>.
+    varies: bool = False
 
 
 def headings(text: str) -> list[str]:
@@ -305,7 +309,11 @@ def env_defaults(text: str) -> dict[str, str]:
 def log_blocks(text: str, level: int = 2) -> list[LogBlock]:
     """The ```log blocks under "What to look for", with the process whose log they quote."""
     return [
-        LogBlock(block.info or APP_LOG, [line for line in block.body.splitlines() if line.strip()])
+        LogBlock(
+            APP_LOG if block.info in ("", VARIES) else block.info,
+            [line for line in block.body.splitlines() if line.strip()],
+            block.info == VARIES,
+        )
         for block in blocks(section(text, "What to look for", level))
         if block.lang == "log"
     ]
@@ -325,8 +333,12 @@ def log_patterns(source: str) -> list[re.Pattern[str]]:
     return patterns
 
 
-def in_order(wanted: list[str], lines: list[str], whole_lines: bool) -> bool:
-    """True when every wanted line appears in `lines`, in the same order."""
+def in_order(wanted: list[str], lines: list[str], whole_lines: bool, varies: bool = False) -> bool:
+    """True when every wanted line appears in `lines`, in the same order (with `varies`, their
+    numbers compared as placeholders)."""
+    if varies:
+        wanted = [normalize(line, varies) for line in wanted]
+        lines = [normalize(line, varies) for line in lines]
     remaining = iter(lines)
     return all(
         any(line == want if whole_lines else want in line for line in remaining) for want in wanted

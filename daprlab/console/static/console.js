@@ -6,7 +6,8 @@ const EVENTS_SHOWN = 200;
 const EVENTS_KEPT = 1000;
 const CHART_SECONDS = 300;
 const BAD_EVENTS = ["deadlock", "503 answered", "504 answered", "process down", "source down",
-                    "sidecar error", "deactivated"];
+                    "sidecar error", "deactivated", "model call failed", "429 answered",
+                    "502 answered"];
 const GOOD_EVENTS = ["activated", "process up again", "source up again", "follow-up call-back"];
 // Which feature columns each step shows, after type, id, state and messages.
 const STEP_COLUMNS = {
