@@ -27,7 +27,7 @@ SLACK = 15
 FIRE_LATENESS = 2
 # A reminder that must outlast a restart is armed for a TTL taken from a restart timed just before:
 # the next one may be this much slower (load changes), and the checks after it need some seconds.
-RESTART_SLOWDOWN = 1.5
+RESTART_SLOWDOWN = 2
 CHECKS_SECONDS = 5
 
 
