@@ -99,7 +99,10 @@ class RunningStack:
         self.sidecar.close()
         self.stack.stop()
 
-    def restart_app(self) -> None:
+    def restart_app(self, app_env: dict[str, str] | None = None) -> None:
+        """Restart the (first) app alone, its sidecar running on; `app_env` is added to the
+        app's environment for this start and every later one."""
+        self.stack.instances[0].app_env.update(app_env or {})
         self.stack.restart_app()
 
     def restart_app_and_sidecar(self) -> None:

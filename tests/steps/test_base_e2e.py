@@ -67,6 +67,16 @@ def test_placement_outage_gives_503_naming_placement(lab) -> None:
         30,
         "the sidecar to notice",
     )
+    # "disconnected" comes first; daprd 1.14 still serves calls from its last placement table
+    # until its first reconnection fails. Then it deactivates its actors and drops the table
+    # (dapr/dapr pkg/actors/placement, establishStreamConn): from then on a call waits for a
+    # table that never comes, and the app answers 503 after ACTOR_CALL_TIMEOUT_SECONDS.
+    # A read of another actor shows when that is; a daprd that kept serving fails the wait.
+    wait_for(
+        lambda: running.app.get("/chat/probe/history").status_code == 503,
+        30,
+        "the sidecar to drop its placement table",
+    )
 
     for actor in ("known", "unknown"):
         resp = running.app.post(f"/chat/{actor}", json={"content": "hi"})
