@@ -30,7 +30,7 @@ from daprlab.console.server import DEFAULT_PORT as CONSOLE_PORT
 from daprlab.runner import control_channel
 from daprlab.runner.control_channel import ControlError
 from daprlab.runner.runner import ACTIONS, ACTOR_TYPE, MAX_PAUSE_SECONDS, Runner, check_pause
-from daprlab.runtime import RuntimeMissing, ensure_runtime
+from daprlab.runtime import RUNTIME_ENV, RuntimeMissing, choose_runtime, ensure_runtime
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import LineSink, ManagedProcess, StackError
 from daprlab.stack.stack import Stack, StackConfig
@@ -137,7 +137,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     elif args.store_per_namespace:
         raise ValueError("--store-per-namespace needs --namespaces")
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
-    runtime = ensure_runtime(say=say)
+    runtime = choose_runtime(args.runtime, say=say)
+    say(f"runtime: {runtime.banner()}")
     control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
     if args.own_redis:  # `daprlab fault` can pause or stop only a Redis the runner started
         control_ports.redis = netcheck.free_port()
@@ -364,6 +365,15 @@ def main(argv: list[str] | None = None) -> int:
         "--store-per-namespace",
         action="store_true",
         help="give each namespace's state store a Redis database of its own (1, 2, ...)",
+    )
+    up.add_argument(
+        "--runtime",
+        default=None,
+        metavar="auto|pinned|DIR",
+        help=(
+            "which Dapr runs: auto (a supported release in ~/.dapr/bin, else the pin), pinned, "
+            f"or a folder with daprd, placement and scheduler (default: ${RUNTIME_ENV} or auto)"
+        ),
     )
     up.set_defaults(func=cmd_up)
     add_control_commands(sub)

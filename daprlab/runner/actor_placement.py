@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from daprlab import loglines
+from daprlab import loglines, releases
 from daprlab.netcheck import LOOPBACK
 from daprlab.runner.control_channel import ControlError
 from daprlab.stack.process import ManagedProcess
@@ -58,10 +58,10 @@ def namespace_name(namespace: str) -> str:
     return namespace or DEFAULT_NAMESPACE
 
 
-def applied_table(daprd: ManagedProcess) -> int:
+def applied_table(daprd: ManagedProcess, release: releases.Release) -> int:
     """The placement table version a sidecar last logged as applied (0: none yet)."""
     for line in reversed(list(daprd.lines)):
-        if (version := loglines.applied_table_version(line)) is not None:
+        if (version := releases.table_applied_version(release, line)) is not None:
             return version
     return 0
 
@@ -118,7 +118,7 @@ def wait_for_sidecars(stack: Stack, tables: dict[str, list[str]]) -> None:
                 late.append(f"placement has yet to send namespace {namespace}'s table")
                 continue
             for daprd in sidecars(stack, namespace_name(namespace)):
-                if (applied := applied_table(daprd)) < generation:
+                if (applied := applied_table(daprd, stack.runtime.release)) < generation:
                     late.append(f"{daprd.name} has table {applied} of {generation}")
         return late
 
