@@ -57,6 +57,9 @@ class Release:
     missing_reminder_body: object
     # Keys the reminder GET adds besides dueTime/period/data/ttl (seen on 1.16.5 and 1.18.3).
     reminder_get_extra_keys: frozenset[str]
+    # Registering a reminder again with an identical body: True re-schedules it from now (its due
+    # time moves; read in go-etcd-cron's upsert), False changes nothing (seen on 1.14.4).
+    identical_reregistration_moves_due: bool
     # REMINDERS_STORAGE_PARTITIONS spreads a type's reminders over several Redis records.
     reminder_partitions: bool
     # ---- timers: a tick due after the actor went idle. True: it re-activates the actor (seen on
@@ -96,6 +99,7 @@ RELEASES: tuple[Release, ...] = (
     Release(
         since=(1, 17),
         label="1.17-1.18",
+        identical_reregistration_moves_due=True,
         table_applied=_DISSEMINATION_COMPLETE,  # seen on 1.18.3
         reminder_home=ReminderHome.SCHEDULER,  # seen on 1.18.3
         missing_reminder_status=404,  # seen on 1.18.3: ERR_ACTOR_REMINDER_NOT_FOUND
@@ -114,6 +118,7 @@ RELEASES: tuple[Release, ...] = (
     Release(
         since=(1, 15),
         label="1.15-1.16",
+        identical_reregistration_moves_due=True,
         table_applied=_PLACEMENT_TABLES_UPDATED,  # seen on 1.16.5
         reminder_home=ReminderHome.SCHEDULER,  # seen on 1.16.5
         missing_reminder_status=200,  # read: an empty reminder object (v1.16.0 scheduler.go)
@@ -132,6 +137,7 @@ RELEASES: tuple[Release, ...] = (
     Release(
         since=OLDEST_SUPPORTED,
         label="1.14",
+        identical_reregistration_moves_due=False,
         table_applied=_PLACEMENT_TABLES_UPDATED,
         reminder_home=ReminderHome.STATE_STORE,
         missing_reminder_status=200,
@@ -174,6 +180,17 @@ def of(version: str) -> Release:
         )
     have = release(version)
     return next(row for row in RELEASES if have >= row.since)
+
+
+def reminder_gone(rel: Release, status: int, body: object) -> bool:
+    """Whether a reminder GET's answer (status, parsed JSON body) says there is no such reminder,
+    as this release says it: 200 null (1.14), 200 {} (1.15-1.16), 404 ERR_ACTOR_REMINDER_NOT_FOUND
+    (1.17 on)."""
+    if status != rel.missing_reminder_status:
+        return False
+    if status == 404:
+        return isinstance(body, dict) and body.get("errorCode") == rel.missing_reminder_body
+    return body == rel.missing_reminder_body
 
 
 def table_applied_version(rel: Release, line: str) -> int | None:

@@ -116,8 +116,7 @@ def test_a_chain_deeper_than_max_stack_depth_is_refused(lab) -> None:
     assert detail.startswith("ChatAgent deep failed: ERR_ACTOR_INVOKE_METHOD: "), detail
     assert (
         "no follow-up from FollowUpAgent deep: FollowUpAgent deep could not call back into "
-        "ChatAgent deep: error invoke actor method: rpc error: code = ResourceExhausted "
-        "desc = maximum stack depth exceeded"
+        f"ChatAgent deep: error invoke actor method: {running.release.stack_depth_error}"
     ) in detail
     assert history(running, "deep") == []
 
