@@ -20,6 +20,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from daprlab import releases
 from daprlab.console.state import ConsoleState
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ STATE_KEYS = ("history", "history_expires_at")
 ACTOR_METRIC_PREFIX = "dapr_runtime_actor_"
 PROM_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 PROM_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+PENDING_CALLS = "pending_actor_calls"
+# What the console calls pending_actor_calls where it counts the calls waiting now (1.15 on).
+WAITING_CALLS_LABEL = "calls waiting for the actor lock"
+# A sample with success="false" (timers_fired_total, reminders_fired_total) is shown apart.
+FAILED_SUFFIX = " failed"
 
 
 @dataclass
@@ -74,8 +80,25 @@ def reminders_of(raw: bytes | None) -> list[dict[str, Any]]:
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
-def parse_metrics(text: str) -> dict[str, dict[str, float]]:
-    """daprd's actor metrics per actor type: {type: {metric name: sum over other labels}}."""
+def metric_label(name: str, labels: dict[str, str], rel: releases.Release | None) -> str | None:
+    """The label the console shows for one of daprd's actor metrics, or None to leave it out.
+
+    pending_actor_calls on 1.14 counts recordings (two per call, never going down), not the calls
+    waiting: left out there, and when the release is not known yet (daprlab.releases). Failed
+    fires (success="false") are counted apart from the ones that worked.
+    """
+    if name == PENDING_CALLS:
+        if rel is None or rel.pending_actor_calls is not releases.PendingCalls.WAITING:
+            return None
+        return WAITING_CALLS_LABEL
+    if labels.get("success") == "false":
+        return f"{name}{FAILED_SUFFIX}"
+    return name
+
+
+def parse_metrics(text: str, rel: releases.Release | None = None) -> dict[str, dict[str, float]]:
+    """daprd's actor metrics per actor type: {type: {label: sum over other labels}}, labelled
+    for what they count on the running release (metric_label)."""
     by_type: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
         if not line.startswith(ACTOR_METRIC_PREFIX):
@@ -88,13 +111,21 @@ def parse_metrics(text: str) -> dict[str, dict[str, float]]:
         name = found["name"].removeprefix(ACTOR_METRIC_PREFIX)
         if not actor_type or name.endswith(("_bucket", "_sum")):
             continue
+        label = metric_label(name, labels, rel)
+        if label is None:
+            continue
         try:
             value = float(found["value"])
         except ValueError:
             continue
         metrics = by_type.setdefault(actor_type, {})
-        metrics[name] = metrics.get(name, 0.0) + value
+        metrics[label] = metrics.get(label, 0.0) + value
     return by_type
+
+
+def release_of(version: str) -> releases.Release | None:
+    """The running daprd's row in daprlab.releases, once the metadata named its version."""
+    return releases.of(version) if releases.is_supported(version) else None
 
 
 def describe(err: BaseException) -> str:
@@ -173,7 +204,8 @@ class Poller:
         except (aiohttp.ClientError, TimeoutError) as err:
             self.state.set_source("metrics", False, f"no answer from {url}: {describe(err)}")
             return
-        self.state.set_metrics(parse_metrics(text))
+        rel = release_of(str(self.state.summary()["dapr_version"]))
+        self.state.set_metrics(parse_metrics(text, rel))
         self.state.set_source("metrics", True)
 
     def actor_types(self) -> list[str]:
