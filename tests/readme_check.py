@@ -47,6 +47,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daprlab.versions import pins
+
 LEARNERS_PATH = [
     "Goal",
     "What changes",
@@ -65,7 +67,7 @@ SOURCE_REPO = r"(?:dapr/(?:dapr|python-sdk|docs|kit)|diagridio/go-etcd-cron)"
 SOURCE = re.compile(
     rf"{SOURCE_REPO} (?:#\d+|v\d+\.\d+\.\d+(?: [\w./-]+)?|[0-9a-f]{{7,40}}(?: [\w./-]+)?)"
 )
-FENCE = re.compile(r"^```(\w*)[ \t]*(\S*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+FENCE = re.compile(r"^```(\w*)[ \t]*([^\n]*?)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 CURL_URL = re.compile(r"(?:http://)?localhost:(8000|3500)(/[^\s'\"]*)")
 ENV_ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`([^`]*)`\s*\|", re.M)
 LOG_CALL = re.compile(r"logger\.(?:debug|info|warning|error)\(\s*\"([^\"]+)\"")
@@ -77,6 +79,9 @@ RUN_COMMAND = re.compile(rf"^((?:{SETTING}\s+)*)uv run daprlab up (\S+){RUN_OPTI
 INLINE_RUN_COMMAND = re.compile(rf"`((?:{SETTING}\s+)*)uv run daprlab up (\S+)`")
 OUTPUT_LANGS = ("json", "text")
 VARIES = "varies"
+# A block for some Dapr releases only, e.g. ```json dapr=1.14 or ```json dapr=1.15-1.18: where
+# releases differ, a README shows each form, and a walkthrough plays the runtime's own.
+DAPR_RANGE = re.compile(r"^dapr=(\d+\.\d+)(?:-(\d+\.\d+))?$")
 ACTOR_ID_IN_URL = re.compile(r"/(?:chat|quick-chat|actors/\w+)/([\w-]+)")
 APP_LOG = "app"
 
@@ -89,10 +94,29 @@ ENTITIES = re.compile(r'"entities":\[([^\]]*)\]')
 @dataclass
 class Block:
     lang: str
-    info: str  # the word after the language on the opening fence, e.g. "daprd" in ```log daprd
+    # The words after the language on the opening fence, e.g. "daprd" in ```log daprd, without
+    # a `dapr=` range (in `releases`).
+    info: str
     body: str
     start: int
     end: int
+    releases: str = ""
+
+    def shown_for(self, version: str) -> bool:
+        """Whether this block is what Dapr `version` does (a block with no range: every one)."""
+        if not self.releases:
+            return True
+        found = DAPR_RANGE.match(self.releases)
+        if found is None:
+            raise ValueError(f"not a Dapr range: {self.releases!r} (e.g. dapr=1.15-1.18)")
+        low = release_tuple(found.group(1))
+        high = release_tuple(found.group(2) or found.group(1))
+        return low <= release_tuple(version) <= high
+
+
+def release_tuple(version: str) -> tuple[int, int]:
+    major, minor = version.removeprefix("v").split(".")[:2]
+    return int(major), int(minor)
 
 
 @dataclass
@@ -178,8 +202,19 @@ def cited_sources(point: str) -> list[str] | None:
     return sources
 
 
-def blocks(text: str) -> list[Block]:
-    return [Block(*m.groups(), m.start(), m.end()) for m in FENCE.finditer(text)]
+def blocks(text: str, version: str | None = None) -> list[Block]:
+    """The fenced blocks of `text`; with `version`, only those shown for that Dapr release."""
+    found = []
+    for m in FENCE.finditer(text):
+        lang, words, body = m.groups()
+        ranges = [w for w in words.split() if w.startswith("dapr=")]
+        info = " ".join(w for w in words.split() if not w.startswith("dapr="))
+        found.append(Block(lang, info, body, m.start(), m.end(), ranges[0] if ranges else ""))
+    return [b for b in found if version is None or b.shown_for(version)]
+
+
+def pinned_release() -> str:
+    return pins().dapr_runtime
 
 
 def run_command(line: str) -> Start | None:
@@ -191,13 +226,14 @@ def run_command(line: str) -> Start | None:
     return Start(match.group(2), settings, match.group(3).split())
 
 
-def walkthrough(text: str, level: int = 2) -> list[Start | Command]:
-    """What a learner does in "Run" and "Try it", in order (see the module docstring)."""
+def walkthrough(text: str, level: int = 2, version: str | None = None) -> list[Start | Command]:
+    """What a learner does in "Run" and "Try it", in order (see the module docstring), on Dapr
+    `version` (default: the pin): a block for other releases is left out."""
     steps: list[Start | Command] = []
     for name in ("Run", "Try it"):
         body = section(text, name, level)
         previous_end = 0
-        for block in blocks(body):
+        for block in blocks(body, version or pinned_release()):
             right_after = body[previous_end : block.start].strip() == ""
             previous_end = block.end
             start = run_command(block.body) if block.lang == "text" else None
@@ -284,11 +320,12 @@ def env_defaults(text: str) -> dict[str, str]:
     return dict(ENV_ROW.findall(text))
 
 
-def log_blocks(text: str, level: int = 2) -> list[LogBlock]:
-    """The ```log blocks under "What to look for", with the process whose log they quote."""
+def log_blocks(text: str, level: int = 2, version: str | None = None) -> list[LogBlock]:
+    """The ```log blocks under "What to look for", with the process whose log they quote, for
+    Dapr `version` (default: the pin)."""
     return [
         LogBlock(block.info or APP_LOG, [line for line in block.body.splitlines() if line.strip()])
-        for block in blocks(section(text, "What to look for", level))
+        for block in blocks(section(text, "What to look for", level), version or pinned_release())
         if block.lang == "log"
     ]
 
