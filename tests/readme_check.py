@@ -36,7 +36,7 @@ holds text that some line of daprd's log contains. The lines of one block appear
 A step README's sections (`SECTIONS`): the learner's path first (`LEARNERS_PATH`, "Goal" to
 "Next"), then what differs on current Dapr releases, then the internals and the evidence. In "On
 Dapr 1.15 and later" every point is a bullet that ends with `READ_FROM_SOURCE` and the sources,
-each in backticks and of a form `SOURCE` accepts.
+each in backticks and of a form `SOURCE` accepts, or with `SEEN_ON` and the tests that show it.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ LEARNERS_PATH = [
 CURRENT_DAPR = "On Dapr 1.15 and later"
 SECTIONS = [*LEARNERS_PATH, CURRENT_DAPR, "Under the hood", "What the tests prove"]
 READ_FROM_SOURCE = "Read from the source, not run by the lab:"
+# A point the lab's tests showed on a release built by hand, ending with the tests that show it
+# (`tests/<file>.py::<test>`), which assert that release's form through daprlab/releases.py.
+SEEN_ON = "Seen on Dapr 1.18.3 by the lab's tests:"
+TEST_ID = re.compile(r"tests/[\w/]+\.py::test_\w+")
 # A source: a tag of dapr/dapr or dapr/python-sdk, alone (the release) or with a file at it;
 # a commit of a repository (with a file, or alone); a pull request or issue (`dapr/docs #4994`).
 SOURCE_REPO = r"(?:dapr/(?:dapr|python-sdk|docs|kit)|diagridio/go-etcd-cron)"
@@ -187,6 +191,19 @@ def bullets(text: str) -> list[str]:
     """The top-level `- ` bullets of a section, each with its wrapped lines joined."""
     items = re.findall(r"^- (.*?)(?=^- |^\S|\Z)", text, re.S | re.M)
     return [" ".join(item.split()) for item in items]
+
+
+def cited_tests(point: str) -> list[str] | None:
+    """The tests a point cites after `SEEN_ON`: None when it does not say that, or when anything
+    but backticked test ids follows."""
+    if SEEN_ON not in point:
+        return None
+    cited = point.split(SEEN_ON, 1)[1].strip()
+    tests = re.findall(r"`([^`]+)`", cited)
+    rest = re.sub(r"`[^`]+`", "", cited)
+    if not tests or re.sub(r"[,;.\s]", "", rest) or not all(TEST_ID.fullmatch(t) for t in tests):
+        return None
+    return tests
 
 
 def cited_sources(point: str) -> list[str] | None:
