@@ -250,9 +250,13 @@ def walkthrough(text: str, level: int = 2, version: str | None = None) -> list[S
     for name in ("Run", "Try it"):
         body = section(text, name, level)
         previous_end = 0
-        for block in blocks(body, version or pinned_release()):
+        for block in blocks(body):
+            # A block for other releases stands beside this release's form: "right after" looks
+            # past it.
             right_after = body[previous_end : block.start].strip() == ""
             previous_end = block.end
+            if not block.shown_for(version or pinned_release()):
+                continue
             start = run_command(block.body) if block.lang == "text" else None
             if start is not None:
                 steps.append(start)

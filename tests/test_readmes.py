@@ -195,7 +195,7 @@ def test_cited_sources_accepts_only_backticked_sources_of_a_known_form() -> None
 def test_cited_tests_accepts_only_backticked_test_ids() -> None:
     marker = readme_check.SEEN_ON
     good = (
-        f"A point. {marker} `tests/test_02_actor_reminders_e2e.py::test_a`, `tests/x/y.py::test_b`."
+        f"A point. {marker} `tests/test_02_actor_reminders_e2e.py::test_a`, `tests/y.py::test_b`."
     )
     assert readme_check.cited_tests(good) == [
         "tests/test_02_actor_reminders_e2e.py::test_a",
