@@ -32,8 +32,13 @@ PROCESS_INTERVAL_SECONDS = 0.5
 READ_TIMEOUT_SECONDS = 1.0
 # The actor types the console always looks for, besides those the sidecar reports.
 KNOWN_ACTOR_TYPES = ("ChatAgent",)
-# The pinned runtime (1.14) keeps an actor type's reminders in one state-store hash (partitions 0).
+# Dapr 1.14 keeps an actor type's reminders in one state-store hash (partitions 0); from 1.15 on
+# the Scheduler keeps them, and the console asks daprd for these (daprlab.releases).
 REMINDERS_KEY = "actors||{actor_type}"
+REMINDER_URL = "{dapr_url}/v1.0/actors/{actor_type}/{actor_id}/reminders/{name}"
+# The reminders the steps register (step 02's expiry), which the console asks daprd about.
+KNOWN_REMINDERS = ("clear-history",)
+IN_THE_SCHEDULER = "the Scheduler (read through daprd's reminder GET)"
 STATE_KEY = "{app_id}||{actor_type}||{actor_id}||{key}"
 STATE_KEYS = ("history", "history_expires_at")
 ACTOR_METRIC_PREFIX = "dapr_runtime_actor_"
@@ -212,9 +217,55 @@ class Poller:
         summary = self.state.summary()
         return sorted(set(KNOWN_ACTOR_TYPES) | set(summary["active_counts"]))
 
+    def release(self) -> releases.Release | None:
+        return release_of(str(self.state.summary()["dapr_version"]))
+
+    async def sidecar_reminders(self, actor_type: str, actor_id: str) -> list[dict[str, Any]]:
+        """The actor's known reminders as daprd answers for them (the Scheduler keeps them),
+        each with its name; a reminder the release's answer says is gone is left out."""
+        rel = self.release()
+        assert self._http is not None and rel is not None
+        found = []
+        for name in KNOWN_REMINDERS:
+            url = REMINDER_URL.format(
+                dapr_url=self.targets.dapr_url, actor_type=actor_type, actor_id=actor_id, name=name
+            )
+            async with self._http.get(url) as resp:
+                body = await resp.json(content_type=None)
+                if releases.reminder_gone(rel, resp.status, body):
+                    continue
+                resp.raise_for_status()
+            if isinstance(body, dict):
+                found.append({"name": name, "actorID": actor_id, **body})
+        return found
+
+    async def read_scheduler_reminders(self) -> dict[tuple[str, str], float]:
+        """(type, id) -> due time of the known reminders of the actors the console has seen."""
+        reminders: dict[tuple[str, str], float] = {}
+        for actor_type, actor_id in list(self.state.actors):
+            for record in await self.sidecar_reminders(actor_type, actor_id):
+                due = parse_time(str(record.get("dueTime", "")))
+                if due is not None:
+                    reminders[(actor_type, actor_id)] = due
+        return reminders
+
     async def read_redis(self) -> None:
         where = f"Redis at {self.targets.redis_host}:{self.targets.redis_port}"
         reminders: dict[tuple[str, str], float] = {}
+        rel = self.release()
+        if rel is not None and not rel.reminders_in_state_store:
+            try:
+                await self.redis.ping()
+                reminders = await self.read_scheduler_reminders()
+            except (RedisError, OSError) as err:
+                self.state.set_source("redis", False, f"no answer from {where}: {describe(err)}")
+                return
+            except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+                self.state.set_source("sidecar", False, f"reminders unreadable: {describe(err)}")
+                return
+            self.state.set_reminders(reminders)
+            self.state.set_source("redis", True)
+            return
         try:
             for actor_type in self.actor_types():
                 raw = await self.redis.hget(REMINDERS_KEY.format(actor_type=actor_type), "data")
@@ -244,12 +295,17 @@ class Poller:
             raw = await self.redis.hget(name, "data")
             if raw is not None or key == STATE_KEYS[0]:
                 keys[name] = None if raw is None else decode_value(raw)
-        reminders_key = REMINDERS_KEY.format(actor_type=actor_type)
-        records = [
-            record
-            for record in reminders_of(await self.redis.hget(reminders_key, "data"))
-            if record.get("actorID") == actor_id
-        ]
+        rel = self.release()
+        if rel is not None and not rel.reminders_in_state_store:
+            reminders_key = IN_THE_SCHEDULER
+            records = await self.sidecar_reminders(actor_type, actor_id)
+        else:
+            reminders_key = REMINDERS_KEY.format(actor_type=actor_type)
+            records = [
+                record
+                for record in reminders_of(await self.redis.hget(reminders_key, "data"))
+                if record.get("actorID") == actor_id
+            ]
         for record in records:
             data = record.get("data")
             if isinstance(data, str):
