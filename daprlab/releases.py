@@ -70,7 +70,9 @@ class Release:
     # timeout when the release logs it.
     actor_runtime_started: re.Pattern[str]
     # ---- error texts
-    # What the caller of a call refused for maxStackDepth reads after "error invoke actor method: ".
+    # A call refused for maxStackDepth: the error code and the text its caller reads (the
+    # message after the code).
+    stack_depth_error_code: str
     stack_depth_error: str
     # How daprd wraps the error body of an actor method that failed.
     actor_error_wrapping: str
@@ -109,7 +111,8 @@ RELEASES: tuple[Release, ...] = (
         timer_reactivates_idle_actor=True,
         dropped_timer_line=None,
         actor_runtime_started=re.compile(r"Actor runtime started$"),
-        stack_depth_error="rpc error: code = ResourceExhausted desc = maximum stack depth exceeded",
+        stack_depth_error_code="ERR_ACTOR_STACK_DEPTH",  # seen on 1.18.3
+        stack_depth_error="maximum stack depth exceeded",
         actor_error_wrapping=f"{_ERROR_FROM_ACTOR}(500) ",
         pending_actor_calls=PendingCalls.WAITING,
         reminders_gauge=False,
@@ -128,7 +131,8 @@ RELEASES: tuple[Release, ...] = (
         timer_reactivates_idle_actor=True,
         dropped_timer_line=None,
         actor_runtime_started=re.compile(r"Actor runtime started$"),
-        stack_depth_error="rpc error: code = ResourceExhausted desc = maximum stack depth exceeded",
+        stack_depth_error_code="ERR_ACTOR_STACK_DEPTH",  # seen on 1.18.3
+        stack_depth_error="maximum stack depth exceeded",
         actor_error_wrapping=f"{_ERROR_FROM_ACTOR}(500) ",
         pending_actor_calls=PendingCalls.WAITING,
         reminders_gauge=False,
@@ -147,7 +151,11 @@ RELEASES: tuple[Release, ...] = (
         timer_reactivates_idle_actor=False,
         dropped_timer_line="Could not find active timer {actor_type}||{actor_id}||{name}",
         actor_runtime_started=re.compile(r"Actor runtime started\. Idle timeout: (?P<idle>\w+)"),
-        stack_depth_error="rpc error: code = ResourceExhausted desc = maximum stack depth exceeded",
+        stack_depth_error_code="ERR_ACTOR_INVOKE_METHOD",
+        stack_depth_error=(
+            "error invoke actor method: rpc error: code = ResourceExhausted "
+            "desc = maximum stack depth exceeded"
+        ),
         actor_error_wrapping=_ERROR_FROM_ACTOR,
         pending_actor_calls=PendingCalls.RECORDINGS,
         reminders_gauge=True,
