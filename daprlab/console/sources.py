@@ -244,7 +244,10 @@ class Poller:
         reminders: dict[tuple[str, str], float] = {}
         for actor_type, actor_id in list(self.state.actors):
             for record in await self.sidecar_reminders(actor_type, actor_id):
-                due = parse_time(str(record.get("dueTime", "")))
+                # daprd answers the dueTime as registered ("0h0m30s0ms0μs", from then, not
+                # when); the expiry reminder carries its due time as its data (step 02).
+                data = record.get("data")
+                due = parse_time(decode_base64(data) or "") if isinstance(data, str) else None
                 if due is not None:
                     reminders[(actor_type, actor_id)] = due
         return reminders
