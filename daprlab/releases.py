@@ -74,6 +74,9 @@ class Release:
     # message after the code).
     stack_depth_error_code: str
     stack_depth_error: str
+    # After that refusal the actor stays locked: every later call waits until its caller gives
+    # up, until daprd restarts (seen on 1.18.3; not on 1.14.4).
+    stack_depth_refusal_leaves_actor_locked: bool
     # How daprd wraps the error body of an actor method that failed.
     actor_error_wrapping: str
     # ---- metrics
@@ -110,8 +113,9 @@ RELEASES: tuple[Release, ...] = (
         reminder_partitions=False,  # read: deprecated, only logged (1.17+)
         timer_reactivates_idle_actor=True,
         dropped_timer_line=None,
-        actor_runtime_started=re.compile(r"Actor runtime started$"),
+        actor_runtime_started=re.compile(r'msg="Actor runtime started"'),
         stack_depth_error_code="ERR_ACTOR_STACK_DEPTH",  # seen on 1.18.3
+        stack_depth_refusal_leaves_actor_locked=True,
         stack_depth_error="maximum stack depth exceeded",
         actor_error_wrapping=f"{_ERROR_FROM_ACTOR}(500) ",
         pending_actor_calls=PendingCalls.WAITING,
@@ -130,8 +134,9 @@ RELEASES: tuple[Release, ...] = (
         reminder_partitions=False,
         timer_reactivates_idle_actor=True,
         dropped_timer_line=None,
-        actor_runtime_started=re.compile(r"Actor runtime started$"),
+        actor_runtime_started=re.compile(r'msg="Actor runtime started"'),
         stack_depth_error_code="ERR_ACTOR_STACK_DEPTH",  # seen on 1.18.3
+        stack_depth_refusal_leaves_actor_locked=True,
         stack_depth_error="maximum stack depth exceeded",
         actor_error_wrapping=f"{_ERROR_FROM_ACTOR}(500) ",
         pending_actor_calls=PendingCalls.WAITING,
@@ -152,6 +157,7 @@ RELEASES: tuple[Release, ...] = (
         dropped_timer_line="Could not find active timer {actor_type}||{actor_id}||{name}",
         actor_runtime_started=re.compile(r"Actor runtime started\. Idle timeout: (?P<idle>\w+)"),
         stack_depth_error_code="ERR_ACTOR_INVOKE_METHOD",
+        stack_depth_refusal_leaves_actor_locked=False,
         stack_depth_error=(
             "error invoke actor method: rpc error: code = ResourceExhausted "
             "desc = maximum stack depth exceeded"

@@ -69,7 +69,9 @@ def test_the_idle_timeout_is_logged_on_1_14_only() -> None:
     found = old.actor_runtime_started.search("Actor runtime started. Idle timeout: 1h0m0s")
     assert old.logs_idle_timeout and found and found["idle"] == "1h0m0s"
     assert not new.logs_idle_timeout
-    assert new.actor_runtime_started.search("Actor runtime started")
+    line = 'time="t" level=info msg="Actor runtime started" app_id=chat-agent scope=x'
+    assert new.actor_runtime_started.search(line)
+    assert not old.actor_runtime_started.search(line)
 
 
 def test_reminders_leave_the_state_store_from_1_15() -> None:
