@@ -138,7 +138,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise ValueError("--store-per-namespace needs --namespaces")
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
     runtime = choose_runtime(args.runtime, say=say)
-    say(f"runtime: {runtime.banner()}")
     control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
     if args.own_redis:  # `daprlab fault` can pause or stop only a Redis the runner started
         control_ports.redis = netcheck.free_port()
@@ -165,7 +164,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     runner = Runner(stack, say)
     try:
         runner.claim()  # refuses a second runner; stops an earlier run's leftovers
-        say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
+        say(f"starting {args.step} with {runtime.banner()}")
         if args.no_resiliency:
             say("without components/resiliency.yaml: no retries on the state store")
         stack.start()

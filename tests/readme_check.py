@@ -250,11 +250,16 @@ def walkthrough(text: str, level: int = 2, version: str | None = None) -> list[S
     for name in ("Run", "Try it"):
         body = section(text, name, level)
         previous_end = 0
+        group_right_after: bool | None = None  # of the first of consecutive labelled outputs
         for block in blocks(body):
-            # A block for other releases stands beside this release's form: "right after" looks
-            # past it.
             right_after = body[previous_end : block.start].strip() == ""
             previous_end = block.end
+            labelled_output = block.lang in OUTPUT_LANGS and bool(block.releases)
+            # The forms of one output for different releases follow each other, with a line on
+            # the release between them: each is as "right after" its command as the first.
+            if labelled_output and group_right_after is not None:
+                right_after = group_right_after
+            group_right_after = right_after if labelled_output else None
             if not block.shown_for(version or pinned_release()):
                 continue
             start = run_command(block.body) if block.lang == "text" else None

@@ -210,6 +210,7 @@ def test_a_block_for_some_releases_is_played_on_those_only() -> None:
     text = "\n".join([
         "## Run", "", "```bash", "curl -s x", "```", "",
         "```json dapr=1.14", "null", "```", "",
+        "1.15 and later answer otherwise:", "",
         "```text varies dapr=1.15-1.18", '{"errorCode":"X","n":1}', "```", "",
         "## Try it", "",
     ])  # fmt: skip

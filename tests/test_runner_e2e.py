@@ -140,7 +140,7 @@ def kill_everything(runner: Runner) -> None:
 
 def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner, dapr_runtime: Runtime) -> None:
     # Its first lines say which Dapr runs, from where, and why that one (DAPR_LAB_RUNTIME).
-    banner = runner.find(r"runtime: Dapr (\S+) from (\S+) \((.+)\)$")
+    banner = runner.find(r"starting 01_actor_timers with Dapr (\S+) from (\S+) \((.+)\)$")
     assert banner, "\n".join(runner.lines)
     assert (banner.group(1), banner.group(2)) == (dapr_runtime.version, str(dapr_runtime.bin_dir))
     docs = runner.find(r"API docs\s+(http://\S+)/docs")
