@@ -75,7 +75,7 @@ class Release:
     stack_depth_error_code: str
     stack_depth_error: str
     # After that refusal the actor stays locked: every later call waits until its caller gives
-    # up, until daprd restarts (seen on 1.18.3; not on 1.14.4).
+    # up, until daprd restarts (seen on 1.16.5 and 1.18.3; not on 1.14.4).
     stack_depth_refusal_leaves_actor_locked: bool
     # How daprd wraps the error body of an actor method that failed.
     actor_error_wrapping: str
@@ -128,7 +128,7 @@ RELEASES: tuple[Release, ...] = (
         identical_reregistration_moves_due=True,
         table_applied=_PLACEMENT_TABLES_UPDATED,  # seen on 1.16.5
         reminder_home=ReminderHome.SCHEDULER,  # seen on 1.16.5
-        missing_reminder_status=200,  # read: an empty reminder object (v1.16.0 scheduler.go)
+        missing_reminder_status=200,  # seen on 1.16.5: an empty reminder object, {}
         missing_reminder_body={},
         reminder_get_extra_keys=frozenset({"actorID", "actorType"}),
         reminder_partitions=False,

@@ -64,6 +64,8 @@ READ_FROM_SOURCE = "Read from the source, not run by the lab:"
 # A point the lab's tests showed on a release built by hand, ending with the tests that show it
 # (`tests/<file>.py::<test>`), which assert that release's form through daprlab/releases.py.
 SEEN_ON = "Seen on Dapr 1.18.3 by the lab's tests:"
+# The same, for a point seen on both releases built by hand.
+SEEN_ON_BOTH = "Seen on Dapr 1.16.5 and 1.18.3 by the lab's tests:"
 TEST_ID = re.compile(r"tests/[\w/]+\.py::test_\w+")
 # A source: a tag of dapr/dapr or dapr/python-sdk, alone (the release) or with a file at it;
 # a commit of a repository (with a file, or alone); a pull request or issue (`dapr/docs #4994`).
@@ -196,9 +198,10 @@ def bullets(text: str) -> list[str]:
 def cited_tests(point: str) -> list[str] | None:
     """The tests a point cites after `SEEN_ON`: None when it does not say that, or when anything
     but backticked test ids follows."""
-    if SEEN_ON not in point:
+    marker = next((m for m in (SEEN_ON_BOTH, SEEN_ON) if m in point), None)
+    if marker is None:
         return None
-    cited = point.split(SEEN_ON, 1)[1].strip()
+    cited = point.split(marker, 1)[1].strip()
     tests = re.findall(r"`([^`]+)`", cited)
     rest = re.sub(r"`[^`]+`", "", cited)
     if not tests or re.sub(r"[,;.\s]", "", rest) or not all(TEST_ID.fullmatch(t) for t in tests):

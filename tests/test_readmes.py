@@ -204,6 +204,8 @@ def test_cited_tests_accepts_only_backticked_test_ids() -> None:
     assert readme_check.cited_tests("A point. `tests/a.py::test_a`.") is None
     assert readme_check.cited_tests(f"A point. {marker} the step tests.") is None
     assert readme_check.cited_tests(f"A point. {marker} `dapr/dapr #1`.") is None
+    both = f"A point. {readme_check.SEEN_ON_BOTH} `tests/a.py::test_a`."
+    assert readme_check.cited_tests(both) == ["tests/a.py::test_a"]
 
 
 def test_a_block_for_some_releases_is_played_on_those_only() -> None:
