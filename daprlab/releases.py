@@ -50,6 +50,11 @@ class Release:
     # ---- readiness: daprd's line once it holds a placement table (actor calls wait until then);
     # group "version" is the table's version. 1.14-1.16 seen; 1.17 read.
     table_applied: re.Pattern[str]
+    # Placement's GET /placement/state: True, per-namespace tables of hosts (`entities`) with the
+    # table's version (seen on 1.18.3), and placement logs no "Completed dissemination" line;
+    # False, one `hostList` (`actorTypes`), and that line says each namespace's generation (seen
+    # on 1.14.4 and 1.16.5).
+    placement_state_tables: bool
     # ---- reminders
     reminder_home: ReminderHome
     # The reminder GET of a reminder that is not there: status and body.
@@ -106,6 +111,7 @@ RELEASES: tuple[Release, ...] = (
         label="1.17-1.18",
         identical_reregistration_moves_due=True,
         table_applied=_DISSEMINATION_COMPLETE,  # seen on 1.18.3
+        placement_state_tables=True,
         reminder_home=ReminderHome.SCHEDULER,  # seen on 1.18.3
         missing_reminder_status=404,  # seen on 1.18.3: ERR_ACTOR_REMINDER_NOT_FOUND
         missing_reminder_body="ERR_ACTOR_REMINDER_NOT_FOUND",
@@ -126,7 +132,8 @@ RELEASES: tuple[Release, ...] = (
         since=(1, 15),
         label="1.15-1.16",
         identical_reregistration_moves_due=True,
-        table_applied=_PLACEMENT_TABLES_UPDATED,  # seen on 1.16.5
+        table_applied=_PLACEMENT_TABLES_UPDATED,
+        placement_state_tables=False,  # seen on 1.16.5
         reminder_home=ReminderHome.SCHEDULER,  # seen on 1.16.5
         missing_reminder_status=200,  # seen on 1.16.5: an empty reminder object, {}
         missing_reminder_body={},
@@ -148,6 +155,7 @@ RELEASES: tuple[Release, ...] = (
         label="1.14",
         identical_reregistration_moves_due=False,
         table_applied=_PLACEMENT_TABLES_UPDATED,
+        placement_state_tables=False,
         reminder_home=ReminderHome.STATE_STORE,
         missing_reminder_status=200,
         missing_reminder_body=None,
