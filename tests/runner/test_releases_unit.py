@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from daprlab import releases
+from daprlab.runner import actor_placement
 from daprlab.versions import pins
 
 
@@ -78,3 +79,35 @@ def test_reminders_leave_the_state_store_from_1_15() -> None:
     assert releases.of("1.14.4").reminders_in_state_store
     assert not releases.of("1.15.0").reminders_in_state_store
     assert releases.of("1.18.3").missing_reminder_status == 404
+
+
+# placement's GET /placement/state, as 1.14.4 (and 1.16.5) and 1.18.3 answered it.
+STATE_HOST_LIST = {
+    "hostList": [
+        {"name": "127.0.0.1:1", "namespace": "default", "appId": "a", "actorTypes": ["ChatAgent"]},
+        {"name": "127.0.0.1:2", "namespace": "ns2", "appId": "a", "actorTypes": ["Other"]},
+    ],
+    "tableVersion": 2,
+}
+STATE_TABLES = {
+    "tables": {
+        "default": {
+            "hosts": [{"name": "127.0.0.1:1", "entities": ["ChatAgent"], "namespace": "default"}],
+            "version": 2,
+        },
+        "ns2": {"hosts": [{"name": "127.0.0.1:2", "entities": ["Other"]}], "version": 1},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "state"), [("1.14.4", STATE_HOST_LIST), ("1.18.3", STATE_TABLES)]
+)
+def test_placement_state_is_read_in_the_releases_shape(version: str, state: dict) -> None:
+    hosts = actor_placement.placement_hosts(state, releases.of(version))
+    assert hosts == [
+        ("default", "127.0.0.1:1", ["ChatAgent"]),
+        ("ns2", "127.0.0.1:2", ["Other"]),
+    ]
+    other = STATE_TABLES if state is STATE_HOST_LIST else STATE_HOST_LIST
+    assert actor_placement.placement_hosts(other, releases.of(version)) == []
