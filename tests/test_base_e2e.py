@@ -70,8 +70,13 @@ def test_placement_outage_gives_503_naming_placement(lab) -> None:
         "the sidecar to notice",
     )
 
+    served = running.release.actors_served_without_placement
     for actor in ("known", "unknown"):
         resp = running.app.post(f"/chat/{actor}", json={"content": "hi"})
+        if served:
+            # Seen on 1.16.5: the sidecar keeps serving with its last table, a new id included.
+            assert resp.status_code == 200, resp.text
+            continue
         assert resp.status_code == 503, resp.text
         assert "placement" in resp.json()["detail"]
 
