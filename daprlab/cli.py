@@ -39,7 +39,7 @@ from daprlab.runner.runner import (
     Runner,
     check_pause,
 )
-from daprlab.runtime import RuntimeMissing, ensure_runtime
+from daprlab.runtime import RUNTIME_ENV, RuntimeMissing, choose_runtime, ensure_runtime
 from daprlab.stack import redis_persistence
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import LineSink, ManagedProcess, StackError
@@ -151,7 +151,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     args.state_dir.mkdir(parents=True, exist_ok=True)  # and before a long runtime build
     # Refused at once when the `model` extra is not installed, with the command that installs it.
     model = model_server.ModelServer.for_run(args.free_ports) if args.model else None
-    runtime = ensure_runtime(say=say)
+    runtime = choose_runtime(args.runtime, say=say)
     control_ports = ControlPorts.free() if args.free_ports else ControlPorts.fixed()
     if args.own_redis:  # `daprlab fault` can pause or stop only a Redis the runner started
         control_ports.redis = netcheck.free_port()
@@ -180,7 +180,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     runner = Runner(stack, say)
     try:
         runner.claim()  # refuses a second runner; stops an earlier run's leftovers
-        say(f"starting {args.step} with Dapr {runtime.version} ({runtime.bin_dir})")
+        say(f"starting {args.step} with {runtime.banner()}")
         if args.no_resiliency:
             say("without components/resiliency.yaml: no retries on the state store")
         stack.start()
@@ -399,6 +399,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=model_server.CHOICES,
         help="a real model behind the agent: 'local' serves SmolLM2-135M with llama.cpp "
         "(the `model` extra: requirements-model.lock)",
+    )
+    up.add_argument(
+        "--runtime",
+        default=None,
+        metavar="auto|pinned|DIR",
+        help=(
+            "which Dapr runs: auto (a supported release in ~/.dapr/bin, else the pin), pinned, "
+            f"or a folder with daprd, placement and scheduler (default: ${RUNTIME_ENV} or auto)"
+        ),
     )
     up.set_defaults(func=cmd_up)
     add_control_commands(sub)

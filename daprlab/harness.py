@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daprlab import model_server, netcheck
+from daprlab import model_server, netcheck, releases
 from daprlab.model_server import ModelServer
-from daprlab.runtime import Runtime, RuntimeMissing, ensure_runtime
+from daprlab.runtime import Runtime, RuntimeMissing, choose_runtime
 from daprlab.stack import redis_persistence as redis_persistence_setting
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.process import LineSink
@@ -81,6 +81,11 @@ class RunningStack:
             check=True,
         ).stdout.strip()
 
+    @property
+    def release(self) -> releases.Release:
+        """What this stack's daprd does where Dapr releases differ (daprlab.releases)."""
+        return self.stack.runtime.release
+
     def metadata(self) -> dict:
         resp = self.sidecar.get("/v1.0/metadata")
         resp.raise_for_status()
@@ -122,14 +127,16 @@ def _clients(stack: Stack) -> tuple[httpx.Client, httpx.Client]:
 
 @pytest.fixture(scope="session")
 def dapr_runtime() -> Runtime:
-    """The pinned runtime, found where `uv run daprlab runtime` or `dapr init --slim` put it.
+    """The runtime DAPR_LAB_RUNTIME names (auto, the default: a supported release in
+    ~/.dapr/bin, else the pin; pinned; or a folder), found where `uv run daprlab runtime` or
+    `dapr init --slim` put it.
 
     Never built here: a build takes minutes, longer than a test may run. Missing, it fails the
     session in CI (env CI set: nothing is skipped there) and skips the end-to-end tests locally,
     each time with the command that fixes it.
     """
     try:
-        return ensure_runtime(build=False, say=logger.info)
+        return choose_runtime(build=False, say=logger.info)
     except RuntimeMissing as err:
         reason = str(err).replace("\n", " ")
         if os.environ.get(CI_ENV):
@@ -156,6 +163,20 @@ def local_model() -> None:
     """For tests that start stacks with `model=True` (session-wide: set up before any module's
     stack): see require_local_model."""
     require_local_model()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which Dapr the end-to-end tests run on, and where it came from."""
+    try:
+        return f"dapr runtime: {choose_runtime(build=False, say=logger.info).banner()}"
+    except RuntimeMissing as err:
+        return f"dapr runtime: none ({str(err).splitlines()[0]})"
+
+
+@pytest.fixture(scope="session")
+def dapr_release(dapr_runtime: Runtime) -> releases.Release:
+    """What the runtime under test does where Dapr releases differ (daprlab.releases)."""
+    return dapr_runtime.release
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

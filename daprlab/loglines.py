@@ -69,27 +69,12 @@ DAPRD_LINE = re.compile(r'^time="[^"]*" level=(?P<level>\w+) msg="(?P<msg>(?:[^"
 
 
 # ---- placement tables: which table a sidecar uses, and when placement sent it ------------------
-# Dapr releases word these differently; a newer release's lines go here, nowhere else.
-# daprd logs this once a placement table is in use (dapr/dapr pkg/actors/placement, 1.14).
-PLACEMENT_TABLE_APPLIED = "Placement tables updated"
-APPLIED_TABLE = re.compile(rf"{PLACEMENT_TABLE_APPLIED}, version: (?P<version>\d+)")
+# daprd's line for a table it applied differs by release: daprlab.releases (`table_applied`).
 # placement logs this when each sidecar of a namespace has its table (dapr/dapr pkg/placement).
 DISSEMINATED = re.compile(
     r"Completed dissemination for namespace (?P<namespace>\S*?)\. .*streams: (?P<streams>\d+)"
     r".*table generation: (?P<generation>\d+)"
 )
-
-
-def placement_table_applied(line: str) -> bool:
-    """Whether a daprd line says the sidecar now uses a placement table (actor calls wait for
-    the first one: Dapr 1.14's healthz is green before it)."""
-    return PLACEMENT_TABLE_APPLIED in line
-
-
-def applied_table_version(line: str) -> int | None:
-    """The version of the placement table a daprd line says is in use, if it says so."""
-    found = APPLIED_TABLE.search(line)
-    return int(found["version"]) if found else None
 
 
 def app_message(kind: str, line: str) -> re.Match[str] | None:

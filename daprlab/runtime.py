@@ -1,9 +1,14 @@
-"""Make the pinned Dapr runtime (daprd, placement, scheduler) available.
+"""Make a Dapr runtime (daprd, placement, scheduler) available: the learner's, or the pin.
 
-Found, in this order: the lab's cache outside the repo, where `dapr init --slim` installs
-(~/.dapr/bin), PATH. Otherwise built from the Go module proxy into the cache, with the Go that
-daprlab.toolchain chooses (the one on PATH, or the lab's own). Dapr's code and binaries never
-enter the repository.
+Which one (`daprlab up --runtime`, or DAPR_LAB_RUNTIME for every command and the tests):
+- `auto` (the default): the release `dapr init --slim` installed in ~/.dapr/bin when it is one
+  the lab runs on (daprlab.releases: 1.14 to 1.18), else the pin;
+- `pinned`: the pinned release (CI tests this one alone);
+- a folder: the daprd, placement and scheduler in it, of any supported release (a runtime built
+  by hand, say).
+The pin is found, in this order, in the lab's cache outside the repo, ~/.dapr/bin, PATH;
+otherwise built from the Go module proxy into the cache, with the Go that daprlab.toolchain
+chooses (the one on PATH, or the lab's own). Dapr's code and binaries never enter the repository.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from daprlab import releases
 from daprlab.paths import cache_dir
 from daprlab.toolchain import (
     FIX_COMMAND,
@@ -40,6 +46,9 @@ BUILD_TAGS = "stablecomponents"
 VERSION_PROBE_TIMEOUT_SECONDS = 10
 PROGRESS_EVERY_PACKAGES = 100
 BUILD_TAIL_LINES = 20
+# Which runtime to use: "auto", "pinned" or a folder (see the module docstring).
+RUNTIME_ENV = "DAPR_LAB_RUNTIME"
+AUTO, PINNED = "auto", "pinned"
 
 
 class RuntimeMissing(RuntimeError):
@@ -50,9 +59,19 @@ class RuntimeMissing(RuntimeError):
 class Runtime:
     version: str
     bin_dir: Path
+    # Where it came from, for the banner: "the pin", "dapr init", "DAPR_LAB_RUNTIME", ...
+    origin: str = field(default="the pin", compare=False)
 
     def path(self, name: str) -> str:
         return str(self.bin_dir / name)
+
+    @property
+    def release(self) -> releases.Release:
+        """What this release does where releases differ (daprlab.releases)."""
+        return releases.of(self.version)
+
+    def banner(self) -> str:
+        return f"Dapr {self.version} from {self.bin_dir} ({self.origin})"
 
 
 def cached_bin_dir(version: str) -> Path:
@@ -81,6 +100,28 @@ def _candidate_dirs() -> list[Path]:
         if found:
             dirs.append(Path(found).parent)
     return dirs
+
+
+def dapr_init_dir() -> Path:
+    """Where `dapr init --slim` installs the runtime."""
+    return Path.home() / ".dapr" / "bin"
+
+
+def runtime_in(folder: Path, origin: str) -> Runtime:
+    """The runtime in `folder`, of a supported release; RuntimeMissing says what is wrong."""
+    missing = [name for name in BINARIES if not (folder / name).is_file()]
+    if missing:
+        raise RuntimeMissing(
+            f"{folder} ({origin}) has no {', '.join(missing)}: a Dapr runtime folder holds "
+            f"{', '.join(BINARIES)}"
+        )
+    version = daprd_version(folder / "daprd")
+    if version is None or not releases.is_supported(version):
+        raise RuntimeMissing(
+            f"{folder / 'daprd'} ({origin}) reports version {version!r}; the lab runs on Dapr "
+            f"{releases.supported_range()}.\nFix: pick another folder, or `--runtime pinned`."
+        )
+    return Runtime(version.removeprefix("v"), folder, origin)
 
 
 def find_runtime(version: str | None = None) -> Runtime | None:
@@ -256,3 +297,41 @@ def ensure_runtime(
     if not build:
         raise RuntimeMissing(not_built_message(version))
     return build_runtime(version, choose_toolchain(lab_go, say), say)
+
+
+def runtime_choice(flag: str | None = None) -> str:
+    """The --runtime flag, else DAPR_LAB_RUNTIME, else "auto"."""
+    return (flag or os.environ.get(RUNTIME_ENV) or AUTO).strip()
+
+
+def choose_runtime(
+    choice: str | None = None,
+    build: bool = True,
+    say: Callable[[str], None] = print,
+    lab_go: bool = False,
+) -> Runtime:
+    """The runtime `choice` (see runtime_choice and the module docstring) names.
+
+    `auto` takes a supported release from ~/.dapr/bin, else the pin (found or, when `build`,
+    built). A folder must hold a supported runtime: RuntimeMissing says what it holds.
+    """
+    choice = runtime_choice(choice)
+    if choice == PINNED:
+        return ensure_runtime(build=build, say=say, lab_go=lab_go)
+    if choice == AUTO:
+        try:
+            found = runtime_in(dapr_init_dir(), "installed by `dapr init`, found by --runtime auto")
+        except RuntimeMissing as err:
+            logger.debug("auto: not using ~/.dapr/bin: %s", err)
+        else:
+            if found.version != pins().dapr_runtime:
+                return found
+        pinned = ensure_runtime(build=build, say=say, lab_go=lab_go)
+        return Runtime(pinned.version, pinned.bin_dir, "the pin, chosen by --runtime auto")
+    folder = Path(choice).expanduser()
+    if not folder.is_dir():
+        raise RuntimeMissing(
+            f"--runtime / {RUNTIME_ENV} is {choice!r}: not `{AUTO}`, `{PINNED}` or a folder.\n"
+            f"Fix: name a folder holding {', '.join(BINARIES)}, or use `{AUTO}` or `{PINNED}`."
+        )
+    return runtime_in(folder.resolve(), f"the folder named by --runtime or {RUNTIME_ENV}")

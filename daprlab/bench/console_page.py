@@ -23,7 +23,7 @@ from selenium.webdriver.chrome.service import Service
 
 from daprlab import loglines, netcheck
 from daprlab.console.run import LabConsole, stack_targets, tee
-from daprlab.runtime import ensure_runtime
+from daprlab.runtime import choose_runtime
 from daprlab.stack.ports import ControlPorts, InstancePorts
 from daprlab.stack.stack import Stack, StackConfig
 from daprlab.wait import wait_for
@@ -61,7 +61,7 @@ def start(app_env: dict[str, str], scratch: Path) -> tuple[Stack, LabConsole, di
     config = StackConfig(
         STEP, scratch, ControlPorts.free(), [InstancePorts.free()], app_env=app_env
     )
-    stack = Stack(config, ensure_runtime(build=False), tee(record_tick, console.sink))
+    stack = Stack(config, choose_runtime(build=False), tee(record_tick, console.sink))
     stack.start()
     console.serve(stack_targets(stack), netcheck.free_port())
     return stack, console, logged

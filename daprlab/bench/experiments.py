@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from daprlab import loglines
-from daprlab.runtime import ensure_runtime
+from daprlab.runtime import choose_runtime
 from daprlab.stack.ports import InstancePorts
 from daprlab.stack.process import StackError
 from daprlab.stack.stack import Stack, StackConfig
@@ -156,7 +156,7 @@ def reminder_lateness(timeline: Timeline, expiries: dict[str, str]) -> tuple[lis
 
 
 def main() -> None:
-    runtime = ensure_runtime(build=False, say=print)
+    runtime = choose_runtime(build=False, say=print)
     timeline = Timeline()
     with tempfile.TemporaryDirectory(prefix="daprlab-bench-") as scratch:
         config = StackConfig(

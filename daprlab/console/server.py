@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import uvicorn
 from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse
@@ -141,6 +142,11 @@ def create_app(state: ConsoleState, targets: Targets, changes: Changes) -> Starl
             where = f"{targets.redis_host}:{targets.redis_port}"
             return JSONResponse(
                 {"error": f"cannot read Redis at {where}: {err}; is Redis running?"},
+                status_code=503,
+            )
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            return JSONResponse(
+                {"error": f"cannot read the reminders from daprd at {targets.dapr_url}: {err}"},
                 status_code=503,
             )
         return JSONResponse(found)

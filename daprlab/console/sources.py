@@ -20,6 +20,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from daprlab import releases
 from daprlab.console.state import ConsoleState
 
 logger = logging.getLogger(__name__)
@@ -31,13 +32,23 @@ PROCESS_INTERVAL_SECONDS = 0.5
 READ_TIMEOUT_SECONDS = 1.0
 # The actor types the console always looks for, besides those the sidecar reports.
 KNOWN_ACTOR_TYPES = ("ChatAgent",)
-# The pinned runtime (1.14) keeps an actor type's reminders in one state-store hash (partitions 0).
+# Dapr 1.14 keeps an actor type's reminders in one state-store hash (partitions 0); from 1.15 on
+# the Scheduler keeps them, and the console asks daprd for these (daprlab.releases).
 REMINDERS_KEY = "actors||{actor_type}"
+REMINDER_URL = "{dapr_url}/v1.0/actors/{actor_type}/{actor_id}/reminders/{name}"
+# The reminders the steps register (step 02's expiry), which the console asks daprd about.
+KNOWN_REMINDERS = ("clear-history",)
+IN_THE_SCHEDULER = "the Scheduler (read through daprd's reminder GET)"
 STATE_KEY = "{app_id}||{actor_type}||{actor_id}||{key}"
 STATE_KEYS = ("history", "history_expires_at")
 ACTOR_METRIC_PREFIX = "dapr_runtime_actor_"
 PROM_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 PROM_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+PENDING_CALLS = "pending_actor_calls"
+# What the console calls pending_actor_calls where it counts the calls waiting now (1.15 on).
+WAITING_CALLS_LABEL = "calls waiting for the actor lock"
+# A sample with success="false" (timers_fired_total, reminders_fired_total) is shown apart.
+FAILED_SUFFIX = " failed"
 
 
 @dataclass
@@ -74,8 +85,25 @@ def reminders_of(raw: bytes | None) -> list[dict[str, Any]]:
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
-def parse_metrics(text: str) -> dict[str, dict[str, float]]:
-    """daprd's actor metrics per actor type: {type: {metric name: sum over other labels}}."""
+def metric_label(name: str, labels: dict[str, str], rel: releases.Release | None) -> str | None:
+    """The label the console shows for one of daprd's actor metrics, or None to leave it out.
+
+    pending_actor_calls on 1.14 counts recordings (two per call, never going down), not the calls
+    waiting: left out there, and when the release is not known yet (daprlab.releases). Failed
+    fires (success="false") are counted apart from the ones that worked.
+    """
+    if name == PENDING_CALLS:
+        if rel is None or rel.pending_actor_calls is not releases.PendingCalls.WAITING:
+            return None
+        return WAITING_CALLS_LABEL
+    if labels.get("success") == "false":
+        return f"{name}{FAILED_SUFFIX}"
+    return name
+
+
+def parse_metrics(text: str, rel: releases.Release | None = None) -> dict[str, dict[str, float]]:
+    """daprd's actor metrics per actor type: {type: {label: sum over other labels}}, labelled
+    for what they count on the running release (metric_label)."""
     by_type: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
         if not line.startswith(ACTOR_METRIC_PREFIX):
@@ -88,13 +116,21 @@ def parse_metrics(text: str) -> dict[str, dict[str, float]]:
         name = found["name"].removeprefix(ACTOR_METRIC_PREFIX)
         if not actor_type or name.endswith(("_bucket", "_sum")):
             continue
+        label = metric_label(name, labels, rel)
+        if label is None:
+            continue
         try:
             value = float(found["value"])
         except ValueError:
             continue
         metrics = by_type.setdefault(actor_type, {})
-        metrics[name] = metrics.get(name, 0.0) + value
+        metrics[label] = metrics.get(label, 0.0) + value
     return by_type
+
+
+def release_of(version: str) -> releases.Release | None:
+    """The running daprd's row in daprlab.releases, once the metadata named its version."""
+    return releases.of(version) if releases.is_supported(version) else None
 
 
 def describe(err: BaseException) -> str:
@@ -173,16 +209,66 @@ class Poller:
         except (aiohttp.ClientError, TimeoutError) as err:
             self.state.set_source("metrics", False, f"no answer from {url}: {describe(err)}")
             return
-        self.state.set_metrics(parse_metrics(text))
+        rel = release_of(str(self.state.summary()["dapr_version"]))
+        self.state.set_metrics(parse_metrics(text, rel))
         self.state.set_source("metrics", True)
 
     def actor_types(self) -> list[str]:
         summary = self.state.summary()
         return sorted(set(KNOWN_ACTOR_TYPES) | set(summary["active_counts"]))
 
+    def release(self) -> releases.Release | None:
+        return release_of(str(self.state.summary()["dapr_version"]))
+
+    async def sidecar_reminders(self, actor_type: str, actor_id: str) -> list[dict[str, Any]]:
+        """The actor's known reminders as daprd answers for them (the Scheduler keeps them),
+        each with its name; a reminder the release's answer says is gone is left out."""
+        rel = self.release()
+        assert self._http is not None and rel is not None
+        found = []
+        for name in KNOWN_REMINDERS:
+            url = REMINDER_URL.format(
+                dapr_url=self.targets.dapr_url, actor_type=actor_type, actor_id=actor_id, name=name
+            )
+            async with self._http.get(url) as resp:
+                body = await resp.json(content_type=None)
+                if releases.reminder_gone(rel, resp.status, body):
+                    continue
+                resp.raise_for_status()
+            if isinstance(body, dict):
+                found.append({"name": name, "actorID": actor_id, **body})
+        return found
+
+    async def read_scheduler_reminders(self) -> dict[tuple[str, str], float]:
+        """(type, id) -> due time of the known reminders of the actors the console has seen."""
+        reminders: dict[tuple[str, str], float] = {}
+        for actor_type, actor_id in list(self.state.actors):
+            for record in await self.sidecar_reminders(actor_type, actor_id):
+                # daprd answers the dueTime as registered ("0h0m30s0ms0μs", from then, not
+                # when); the expiry reminder carries its due time as its data (step 02).
+                data = record.get("data")
+                due = parse_time(decode_base64(data) or "") if isinstance(data, str) else None
+                if due is not None:
+                    reminders[(actor_type, actor_id)] = due
+        return reminders
+
     async def read_redis(self) -> None:
         where = f"Redis at {self.targets.redis_host}:{self.targets.redis_port}"
         reminders: dict[tuple[str, str], float] = {}
+        rel = self.release()
+        if rel is not None and not rel.reminders_in_state_store:
+            try:
+                await self.redis.ping()
+                reminders = await self.read_scheduler_reminders()
+            except (RedisError, OSError) as err:
+                self.state.set_source("redis", False, f"no answer from {where}: {describe(err)}")
+                return
+            except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+                self.state.set_source("sidecar", False, f"reminders unreadable: {describe(err)}")
+                return
+            self.state.set_reminders(reminders)
+            self.state.set_source("redis", True)
+            return
         try:
             for actor_type in self.actor_types():
                 raw = await self.redis.hget(REMINDERS_KEY.format(actor_type=actor_type), "data")
@@ -212,12 +298,17 @@ class Poller:
             raw = await self.redis.hget(name, "data")
             if raw is not None or key == STATE_KEYS[0]:
                 keys[name] = None if raw is None else decode_value(raw)
-        reminders_key = REMINDERS_KEY.format(actor_type=actor_type)
-        records = [
-            record
-            for record in reminders_of(await self.redis.hget(reminders_key, "data"))
-            if record.get("actorID") == actor_id
-        ]
+        rel = self.release()
+        if rel is not None and not rel.reminders_in_state_store:
+            reminders_key = IN_THE_SCHEDULER
+            records = await self.sidecar_reminders(actor_type, actor_id)
+        else:
+            reminders_key = REMINDERS_KEY.format(actor_type=actor_type)
+            records = [
+                record
+                for record in reminders_of(await self.redis.hget(reminders_key, "data"))
+                if record.get("actorID") == actor_id
+            ]
         for record in records:
             data = record.get("data")
             if isinstance(data, str):

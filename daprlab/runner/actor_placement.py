@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
-from daprlab import loglines
+from daprlab import loglines, releases
 from daprlab.netcheck import LOOPBACK
 from daprlab.runner.control_channel import ControlError
 from daprlab.stack.process import ManagedProcess
@@ -58,27 +59,68 @@ def namespace_name(namespace: str) -> str:
     return namespace or DEFAULT_NAMESPACE
 
 
-def applied_table(daprd: ManagedProcess) -> int:
+def applied_table(daprd: ManagedProcess, release: releases.Release) -> int:
     """The placement table version a sidecar last logged as applied (0: none yet)."""
     for line in reversed(list(daprd.lines)):
-        if (version := loglines.applied_table_version(line)) is not None:
+        if (version := releases.table_applied_version(release, line)) is not None:
             return version
     return 0
 
 
-def placement_tables(stack: Stack, actor_type: str) -> dict[str, list[str]]:
-    """The hosts of `actor_type` in placement's tables, by namespace: what it sends the
-    sidecars of each namespace."""
+def placement_state(stack: Stack) -> dict[str, Any]:
+    """Placement's GET /placement/state (its healthz port), as JSON."""
     ports = stack.config.control_ports
     url = f"http://{LOOPBACK}:{ports.placement_health}/placement/state"
     try:
         state = httpx.get(url, timeout=PLACEMENT_STATE_TIMEOUT_SECONDS).json()
     except (httpx.HTTPError, ValueError) as err:
         raise ControlError(f"placement does not answer at {url} ({err}): is it up?") from err
+    return state if isinstance(state, dict) else {}
+
+
+def placement_hosts(
+    state: dict[str, Any], release: releases.Release
+) -> list[tuple[str, str, list[str]]]:
+    """(namespace, host, actor types) of each host in placement's state, in the release's shape
+    (daprlab.releases `placement_state_tables`)."""
+    if release.placement_state_tables:
+        return [
+            (host.get("namespace", namespace), host["name"], host.get("entities", []))
+            for namespace, table in state.get("tables", {}).items()
+            for host in table.get("hosts", [])
+        ]
+    return [
+        (host.get("namespace", ""), host["name"], host.get("actorTypes", []))
+        for host in state.get("hostList", [])
+    ]
+
+
+def sent_tables(stack: Stack) -> dict[str, tuple[int, int]]:
+    """namespace: (hosts, table generation) placement last sent: from its dissemination lines,
+    or (releases whose placement logs none) from its state's per-namespace tables."""
+    sent: dict[str, tuple[int, int]] = {}
+    if stack.runtime.release.placement_state_tables:
+        for namespace, table in placement_state(stack).get("tables", {}).items():
+            sent[namespace_name(namespace)] = (len(table.get("hosts", [])), table.get("version", 0))
+        return sent
+    placement = stack.control.get("placement")
+    for line in list(placement.lines) if placement else []:
+        if found := loglines.DISSEMINATED.search(line):
+            sent[namespace_name(found["namespace"])] = (
+                int(found["streams"]),
+                int(found["generation"]),
+            )
+    return sent
+
+
+def placement_tables(stack: Stack, actor_type: str) -> dict[str, list[str]]:
+    """The hosts of `actor_type` in placement's tables, by namespace: what it sends the
+    sidecars of each namespace."""
+    state = placement_state(stack)
     tables: dict[str, list[str]] = {}
-    for host in state.get("hostList", []):
-        if actor_type in host.get("actorTypes", []):
-            tables.setdefault(host.get("namespace", ""), []).append(host["name"])
+    for namespace, host, types in placement_hosts(state, stack.runtime.release):
+        if actor_type in types:
+            tables.setdefault(namespace, []).append(host)
     if not tables:
         raise ControlError(f"no replica hosts {actor_type} now (placement's table is empty)")
     return dict(sorted(tables.items()))
@@ -101,16 +143,9 @@ def wait_for_sidecars(stack: Stack, tables: dict[str, list[str]]) -> None:
     """Wait until placement has sent each namespace's table with its current hosts, and every
     running sidecar of the namespace says it applied it: then the answer is the sidecars' own
     view, not only placement's."""
-    placement = stack.control.get("placement")
 
     def behind() -> list[str]:
-        sent: dict[str, tuple[int, int]] = {}  # namespace: (streams, table generation)
-        for line in list(placement.lines) if placement else []:
-            if found := loglines.DISSEMINATED.search(line):
-                sent[namespace_name(found["namespace"])] = (
-                    int(found["streams"]),
-                    int(found["generation"]),
-                )
+        sent = sent_tables(stack)  # namespace: (streams, table generation)
         late = []
         for namespace, hosts in tables.items():
             streams, generation = sent.get(namespace_name(namespace), (0, 0))
@@ -118,7 +153,7 @@ def wait_for_sidecars(stack: Stack, tables: dict[str, list[str]]) -> None:
                 late.append(f"placement has yet to send namespace {namespace}'s table")
                 continue
             for daprd in sidecars(stack, namespace_name(namespace)):
-                if (applied := applied_table(daprd)) < generation:
+                if (applied := applied_table(daprd, stack.runtime.release)) < generation:
                     late.append(f"{daprd.name} has table {applied} of {generation}")
         return late
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daprlab import loglines, netcheck
+from daprlab import netcheck
 from daprlab.model_server import NAME as MODEL
 from daprlab.model_server import ModelServer
 from daprlab.netcheck import LOOPBACK
@@ -390,13 +390,14 @@ class Stack:
             "daprd /v1.0/healthz",
             SIDECAR_READY_TIMEOUT_SECONDS,
         )
-        # Dapr 1.14's healthz is green before the first placement table arrives; until then
-        # actor calls wait. The log line is the only signal the sidecar gives of it.
+        # daprd's healthz is green before the first placement table arrives; until then actor
+        # calls wait. Its log line is the only signal the sidecar gives of it, worded by release.
         daprd = inst.daprd
         assert daprd is not None
+        applied = self.runtime.release.table_applied
         self._wait(
             procs,
-            lambda: any(loglines.placement_table_applied(line) for line in list(daprd.lines)),
+            lambda: any(applied.search(line) for line in list(daprd.lines)),
             "daprd's first placement table",
             SIDECAR_READY_TIMEOUT_SECONDS,
         )
@@ -432,13 +433,14 @@ class Stack:
         """Stop placement, start it again on the same ports, and wait until every running
         sidecar has a placement table from the new process (actor calls wait until then)."""
         marks = [(inst.daprd, inst.daprd.mark()) for inst in self.instances if inst.daprd]
+        applied = self.runtime.release.table_applied
         self.control.pop("placement").stop()
         self.start_placement()
         for daprd, mark in marks:
             self._wait(
                 [daprd],
                 lambda daprd=daprd, mark=mark: any(
-                    loglines.placement_table_applied(line) for line in daprd.lines_since(mark)
+                    applied.search(line) for line in daprd.lines_since(mark)
                 ),
                 f"{daprd.name}'s placement table from the restarted placement",
                 SIDECAR_READY_TIMEOUT_SECONDS,

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from daprlab import loglines, netcheck
+from daprlab import loglines, netcheck, releases
 from daprlab.console.run import step_settings
 from daprlab.console.server import ConsoleServer
 from daprlab.console.sources import Poller, Targets, parse_metrics, reminder_due_at
@@ -174,7 +174,27 @@ def test_metrics_are_summed_per_actor_type() -> None:
         'dapr_runtime_actor_status_report_total{app_id="chat-agent",operation="send"} 9',
         'dapr_http_server_request_count{app_id="chat-agent"} 3',
     ])  # fmt: skip
-    assert parse_metrics(text) == {"ChatAgent": {"timers": 1.0, "timers_fired_total": 5.0}}
+    assert parse_metrics(text, releases.of("1.18.3")) == {
+        "ChatAgent": {"timers": 1.0, "timers_fired_total": 4.0, "timers_fired_total failed": 1.0}
+    }
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [
+        # 1.14: a count of recordings, two per call, that never goes down: left out.
+        ("1.14.4", {}),
+        ("", {}),  # the release not known yet
+        ("1.16.5", {"calls waiting for the actor lock": 0.0}),
+        ("1.18.3", {"calls waiting for the actor lock": 0.0}),
+    ],
+)
+def test_pending_actor_calls_is_shown_only_where_it_counts_waiting_calls(
+    version: str, shown: dict[str, float]
+) -> None:
+    text = f"dapr_runtime_actor_pending_actor_calls{{{LABELS}}} 0"
+    rel = releases.of(version) if version else None
+    assert parse_metrics(text, rel) == ({"ChatAgent": shown} if shown else {})
 
 
 def test_a_reminder_is_due_at_its_registered_time() -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from daprlab.harness import RunningStack
 from daprlab.paths import step_dir, steps
+from daprlab.runtime import Runtime
 from daprlab.wait import wait_for
 from tests.support import readme_check, walkthrough
 
@@ -33,6 +34,8 @@ class Machine:
 
     lab: Callable[..., RunningStack]
     state_dir: Path
+    # The Dapr release under test: a README block for other releases is not played.
+    version: str
     stacks: list[RunningStack] = field(default_factory=list)
     running: RunningStack | None = None
 
@@ -62,9 +65,9 @@ class Machine:
 
 
 @pytest.fixture
-def machine(lab: Callable[..., RunningStack], tmp_path: Path) -> Machine:
+def machine(lab: Callable[..., RunningStack], tmp_path: Path, dapr_runtime: Runtime) -> Machine:
     # The lab fixture stops every stack and prints their output when the test fails.
-    return Machine(lab, tmp_path)
+    return Machine(lab, tmp_path, dapr_runtime.version)
 
 
 def follow_readme(machine: Machine, step: str) -> None:
@@ -77,10 +80,11 @@ def follow_readme(machine: Machine, step: str) -> None:
         assert not start.options, f"{step}/README.md gives `daprlab up` options: {start.options}"
         machine.up(step, start.env)
 
-    walkthrough.play(readme_check.walkthrough(text), up, machine.run)
+    steps_played = readme_check.walkthrough(text, version=machine.version)
+    walkthrough.play(steps_played, up, machine.run)
     stacks = machine.stacks[first_stack:]
     assert stacks, f"{step}/README.md never starts the stack"
-    for block in readme_check.log_blocks(text):
+    for block in readme_check.log_blocks(text, version=machine.version):
         whole = block.process == readme_check.APP_LOG
         wait_for(
             lambda: any(

@@ -131,11 +131,22 @@ def test_check_yourself_runs_the_steps_unit_and_e2e_tests(step: str) -> None:
 
 @pytest.mark.parametrize("step", STEPS)
 def test_current_dapr_points_each_cite_the_source_they_were_read_from(step: str) -> None:
+    """Each point says where it comes from: the tests that saw it on 1.18.3, or the sources read."""
     points = readme_check.bullets(readme_check.section(readme(step), readme_check.CURRENT_DAPR))
     assert points, f"{step}/README.md lists nothing under {readme_check.CURRENT_DAPR}"
     for point in points:
+        tests = readme_check.cited_tests(point)
+        if tests is not None:
+            for test_id in tests:
+                path, name = test_id.split("::")
+                assert (REPO_ROOT / path).is_file(), f"no {path}, cited in: {point}"
+                assert f"def {name}(" in (REPO_ROOT / path).read_text(), f"no {test_id}"
+            continue
         sources = readme_check.cited_sources(point)
-        assert sources, f"no '{readme_check.READ_FROM_SOURCE}' and sources at the end: {point}"
+        assert sources, (
+            f"neither '{readme_check.SEEN_ON}' nor '{readme_check.READ_FROM_SOURCE}' with what "
+            f"it cites at the end: {point}"
+        )
         for source in sources:
             assert readme_check.SOURCE.fullmatch(source), f"not a source: `{source}` in {point}"
 
@@ -182,6 +193,38 @@ def test_cited_sources_accepts_only_backticked_sources_of_a_known_form() -> None
         assert readme_check.SOURCE.fullmatch(source), source
     for source in ["dapr/dapr 1.18.3 x.go", "dapr #8867", "dapr/dapr v1.18 x.go", "docs page"]:
         assert not readme_check.SOURCE.fullmatch(source), source
+
+
+def test_cited_tests_accepts_only_backticked_test_ids() -> None:
+    marker = readme_check.SEEN_ON
+    good = (
+        f"A point. {marker} `tests/test_02_actor_reminders_e2e.py::test_a`, `tests/y.py::test_b`."
+    )
+    assert readme_check.cited_tests(good) == [
+        "tests/test_02_actor_reminders_e2e.py::test_a",
+        "tests/y.py::test_b",
+    ]
+    assert readme_check.cited_tests("A point. `tests/a.py::test_a`.") is None
+    assert readme_check.cited_tests(f"A point. {marker} the step tests.") is None
+    assert readme_check.cited_tests(f"A point. {marker} `dapr/dapr #1`.") is None
+    both = f"A point. {readme_check.SEEN_ON_BOTH} `tests/a.py::test_a`."
+    assert readme_check.cited_tests(both) == ["tests/a.py::test_a"]
+
+
+def test_a_block_for_some_releases_is_played_on_those_only() -> None:
+    text = "\n".join([
+        "## Run", "", "```bash", "curl -s x", "```", "",
+        "```json dapr=1.14", "null", "```", "",
+        "1.15 and later answer otherwise:", "",
+        "```text varies dapr=1.15-1.18", '{"errorCode":"X","n":1}', "```", "",
+        "## Try it", "",
+    ])  # fmt: skip
+    (old,) = readme_check.walkthrough(text, version="1.14.4")
+    (new,) = readme_check.walkthrough(text, version="1.18.3")
+    assert (old.expected, old.varies) == ("null", set())
+    assert (new.expected, new.varies) == ('{"errorCode":"X","n":1}', {'{"errorCode":"X","n":1}'})
+    assert readme_check.walkthrough(text)[0].expected == "null"  # the pin's form by default
+    assert len(readme_check.blocks(text)) == 3  # every form, for the static checks
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import starlark
 
-from daprlab import netcheck
+from daprlab import netcheck, releases
 from daprlab.wait import wait_for
 from tests.support.k8s_validation import (
     COMPONENTS_DIR,
@@ -136,7 +136,13 @@ def test_applied_objects_are_valid(step_run: tuple[str, TiltRun]) -> None:
 def test_installs_the_pinned_dapr_with_mtls_on(step_run: tuple[str, TiltRun]) -> None:
     _, run = step_run
     (dapr,) = [r for r in run.local_resources if r["name"] == "dapr"]
-    assert dapr["env"] == {"DAPR_RUNTIME_VERSION": pinned()["dapr-runtime"]}
+    assert dapr["env"] == {
+        "DAPR_RUNTIME_VERSION": pinned()["dapr-runtime"],
+        # The releases the lab runs on (daprlab/releases.py): one in the cluster is used.
+        "DAPR_MAJOR": str(releases.OLDEST_SUPPORTED[0]),
+        "DAPR_OLDEST_MINOR": str(releases.OLDEST_SUPPORTED[1]),
+        "DAPR_NEWEST_MINOR": str(releases.NEWEST_SUPPORTED[1]),
+    }
     script = " ".join(dapr["cmd"])
     assert 'dapr init -k --runtime-version "$DAPR_RUNTIME_VERSION" --wait' in script
     assert "mtls" not in script.lower(), "mTLS stays at its default: on"
@@ -421,7 +427,7 @@ def test_tilt_down_still_refuses_an_unknown_step() -> None:
             'resource_deps = ["dapr"] + setup_deps',
             'resource_dep = ["dapr"] + setup_deps',
         ),  # k8s_resource
-        ('env = {"DAPR_RUNTIME_VERSION"', 'envs = {"DAPR_RUNTIME_VERSION"'),  # local_resource
+        ("env = DAPR_INSTALL_ENV", "envs = DAPR_INSTALL_ENV"),  # local_resource
         ("build_args = {", "build_arg = {"),  # docker_build
         ('link_path = "/docs"', 'link = "/docs"'),  # port_forward
         ("quiet = True", "quite = True"),  # local
@@ -471,15 +477,31 @@ def test_dapr_install_leaves_the_pinned_version_alone(tmp_path: Path, registry: 
     pin = pinned()["dapr-runtime"]
     result, kubectl, dapr_cli = run_dapr_install(tmp_path, f"{registry}dapr/operator:{pin}")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"Dapr {pin} is installed in dapr-system."
+    assert result.stdout.strip() == (
+        f"Dapr {pin} is installed in dapr-system: the lab uses it "
+        f"(it runs on Dapr 1.14 to 1.18; its CI tests {pin})."
+    )
     assert recorded_argv(kubectl) == OPERATOR_QUERY
     assert recorded_argv(dapr_cli) is None
+
+
+@pytest.mark.parametrize("installed", ["1.16.5", "1.18.3", "1.17.0-mariner"])
+def test_dapr_install_uses_a_supported_release_already_in_the_cluster(
+    tmp_path: Path, installed: str
+) -> None:
+    """What `dapr init -k` gave a learner (the newest release) is used, not replaced by the pin."""
+    result, _, dapr_cli = run_dapr_install(tmp_path, f"daprio/operator:{installed}")
+    assert result.returncode == 0, result.stderr
+    version = installed.split("-")[0]
+    assert result.stdout.startswith(f"Dapr {version} is installed in dapr-system: the lab uses it")
+    assert recorded_argv(dapr_cli) is None, "never installs over a supported control plane"
 
 
 def test_dapr_install_installs_the_pin_when_dapr_is_absent(tmp_path: Path) -> None:
     pin = pinned()["dapr-runtime"]
     result, kubectl, dapr_cli = run_dapr_install(tmp_path, None)
     assert result.returncode == 0, result.stderr
+    assert f"No Dapr in dapr-system: installing the lab's pin, {pin}." in result.stdout
     assert recorded_argv(kubectl) == OPERATOR_QUERY
     assert recorded_argv(dapr_cli) == [
         "init", "-k", "--runtime-version", pin, "--wait", "--timeout", "600"
@@ -492,12 +514,17 @@ def test_dapr_install_fails_when_dapr_init_fails(tmp_path: Path) -> None:
     assert recorded_argv(dapr_cli) is not None
 
 
-def test_dapr_install_refuses_another_version_and_says_how_to_fix_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("installed", ["1.13.0", "1.19.0", "2.14.0", "edge"])
+def test_dapr_install_refuses_an_unsupported_release_and_says_how_to_fix_it(
+    tmp_path: Path, installed: str
+) -> None:
     pin = pinned()["dapr-runtime"]
-    result, _, dapr_cli = run_dapr_install(tmp_path, "dapr/operator:1.13.0")
+    result, _, dapr_cli = run_dapr_install(tmp_path, f"dapr/operator:{installed}")
     assert result.returncode == 1
     assert recorded_argv(dapr_cli) is None, "never upgrades or uninstalls on its own"
-    assert f"Dapr 1.13.0 is installed, but this lab pins {pin}" in result.stderr
+    assert (
+        f"Dapr {installed} is installed, but this lab runs on Dapr 1.14 to 1.18 (its pin: {pin})"
+    ) in result.stderr
     assert f"dapr upgrade -k --runtime-version {pin}" in result.stderr
     assert "dapr uninstall -k" in result.stderr
 

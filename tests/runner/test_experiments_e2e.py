@@ -122,18 +122,16 @@ def terminals(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Terminals]:
 
 
 @pytest.mark.parametrize("title", list(EXPERIMENTS), ids=slug)
-def test_experiment_walkthrough(terminals: Terminals, title: str) -> None:
+def test_experiment_walkthrough(terminals: Terminals, title: str, dapr_runtime: Runtime) -> None:
     text = EXPERIMENTS[title]
-    needs_model = any(
-        "--model" in action.options
-        for action in readme_check.walkthrough(text, level=3)
-        if isinstance(action, readme_check.Start)
-    )
-    if needs_model:
+    # The runner takes the same runtime (DAPR_LAB_RUNTIME); the guide's forms for its release.
+    version = dapr_runtime.version
+    steps = readme_check.walkthrough(text, level=3, version=version)
+    if any("--model" in step.options for step in steps if isinstance(step, readme_check.Start)):
         require_local_model(title)
-    walkthrough.play(readme_check.walkthrough(text, level=3), terminals.up, terminals.run)
+    walkthrough.play(steps, terminals.up, terminals.run)
     assert terminals.runs, f"{title} never starts the runner"
-    for block in readme_check.log_blocks(text, level=3):
+    for block in readme_check.log_blocks(text, level=3, version=version):
         whole = block.process == readme_check.APP_LOG
         wait_for(
             lambda: any(

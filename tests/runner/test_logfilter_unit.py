@@ -68,6 +68,10 @@ EXPECTED_AT_START = [
     ("redis", redis_line("#", "Server initialized")),
     ("daprd", dapr_line("info", "Starting Dapr Runtime -- version 1.14.4")),
     ("app", access_line("GET", "/healthz")),
+    # Seen on 1.18.3 at every local start.
+    ("daprd", dapr_line("warning", "Graceful shutdown timeout is infinite, will wait")),
+    ("scheduler", etcd_line("warn", "exceeded recommended request limit")),
+    ("scheduler", "2026/12/06 09:44:59 Marking prefixes as undeliverable for one caller"),
 ]  # fmt: skip
 
 # Warnings and errors, the app's own lines and the runner's: always shown.
@@ -82,6 +86,8 @@ SHOWN = [
     ("daprd-2", dapr_line("error", "error from actor service")),
     ("daprd", dapr_line("fatal", "Fatal error from runtime: listen tcp: address already in use")),
     ("daprd", dapr_line("info", "Actor runtime started. Idle timeout: 1h0m0s")),
+    ("daprd", dapr_line("info", "Actor runtime started")),  # 1.15 and later
+    ("daprd", dapr_line("warning", "drainOngoingCallTimeout (1m0s) ... clamping to 24s")),
     ("placement", dapr_line("error", "raft: failed to start")),
     ("scheduler", etcd_line("error", "failed to start etcd")),
     ("scheduler", etcd_line("warn", "slow fdatasync")),

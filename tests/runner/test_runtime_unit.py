@@ -182,6 +182,7 @@ def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHost]:
     monkeypatch.setenv("HOME", str(fake.home))
     monkeypatch.setenv("DAPR_LAB_CACHE", str(fake.cache))
     monkeypatch.setenv("PATH", str(fake.path_dir))
+    monkeypatch.delenv(runtime.RUNTIME_ENV, raising=False)
     monkeypatch.setenv("UV", str(fake.fake_uv / "uv"))  # absent until offer_lab_go()
     monkeypatch.delenv("GOROOT", raising=False)
     yield fake
@@ -568,3 +569,69 @@ def test_go_mod_line_is_read_not_the_toolchain_line() -> None:
     )
     assert go_mod_minimum(go_mod) == "1.22.6"
     assert go_mod_minimum("module x\n") is None
+
+
+# ---- which runtime: --runtime / DAPR_LAB_RUNTIME auto, pinned or a folder -------------------
+
+
+def test_auto_takes_a_supported_release_that_dapr_init_installed(host: FakeHost) -> None:
+    host.install(host.lab_cache_bin)
+    dapr_init = host.install(host.dapr_init_bin, version="1.16.5")
+
+    chosen = runtime.choose_runtime("auto", build=False)
+    assert chosen == runtime.Runtime("1.16.5", dapr_init)
+    assert chosen.release.label == "1.15-1.16"
+    assert chosen.banner() == (
+        f"Dapr 1.16.5 from {dapr_init} (installed by `dapr init`, found by --runtime auto)"
+    )
+
+
+@pytest.mark.parametrize("installed", ["1.13.1", "1.19.0", "edge"])
+def test_auto_falls_back_to_the_pin_past_the_supported_range(
+    host: FakeHost, installed: str
+) -> None:
+    host.install(host.dapr_init_bin, version=installed)
+    cache = host.install(host.lab_cache_bin)
+
+    chosen = runtime.choose_runtime(build=False)  # auto is the default
+    assert chosen == runtime.Runtime(VERSION, cache)
+    assert chosen.origin == "the pin, chosen by --runtime auto"
+
+
+def test_pinned_ignores_what_dapr_init_installed(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.install(host.dapr_init_bin, version="1.18.3")
+    cache = host.install(host.lab_cache_bin)
+    monkeypatch.setenv(runtime.RUNTIME_ENV, "pinned")  # what .ci/run sets
+
+    assert runtime.choose_runtime(build=False) == runtime.Runtime(VERSION, cache)
+    assert "DAPR_LAB_RUNTIME=pinned" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_a_folder_is_used_as_it_is_and_the_flag_wins_over_the_setting(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = host.install(host.tmp / "built" / "bin", version="1.18.3")
+    monkeypatch.setenv(runtime.RUNTIME_ENV, "pinned")
+
+    chosen = runtime.choose_runtime(str(built), build=False)
+    assert chosen == runtime.Runtime("1.18.3", built)
+    assert chosen.release.label == "1.17-1.18"
+    monkeypatch.setenv(runtime.RUNTIME_ENV, str(built))
+    assert runtime.choose_runtime(build=False) == chosen
+
+
+def test_a_folder_without_a_runtime_or_of_another_release_says_what_it_holds(
+    host: FakeHost,
+) -> None:
+    old = host.install(host.tmp / "old", version="1.13.1")
+    (host.tmp / "half").mkdir()
+    (host.tmp / "half" / "daprd").touch()
+
+    with pytest.raises(RuntimeMissing, match=r"reports version '1\.13\.1'; the lab runs on"):
+        runtime.choose_runtime(str(old), build=False)
+    with pytest.raises(RuntimeMissing, match=r"has no placement, scheduler"):
+        runtime.choose_runtime(str(host.tmp / "half"), build=False)
+    with pytest.raises(RuntimeMissing, match=r"not `auto`, `pinned` or a folder"):
+        runtime.choose_runtime(str(host.tmp / "nowhere"), build=False)

@@ -1,8 +1,9 @@
 """Step 02 on the real runtime: a one-shot reminder clears the history after inactivity.
 
 Each test reads the reminder three ways: through the app (`/chat/{id}/expiry`), through the
-sidecar (`GET /v1.0/actors/ChatAgent/{id}/reminders/clear-history`) and in Redis, where runtime
-1.14 keeps reminders by default (the hash `actors||ChatAgent`).
+sidecar (`GET /v1.0/actors/ChatAgent/{id}/reminders/clear-history`) and where the runtime keeps
+it (daprlab.releases): on 1.14 in Redis (the hash `actors||ChatAgent`), from 1.15 on in the
+Scheduler, with nothing in Redis.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
+from daprlab import releases
 from daprlab.wait import holds_for, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -55,16 +57,38 @@ def messages(running, actor: str) -> int:
 
 
 def sidecar_reminder(running, actor: str, name: str = REMINDER) -> dict | None:
-    """The reminder as daprd 1.14 reports it; `null` (None) when there is none."""
+    """The reminder as daprd reports it; None when the release's answer says there is none."""
     resp = running.sidecar.get(f"/v1.0/actors/ChatAgent/{actor}/reminders/{name}")
+    rel = running.release
+    if releases.reminder_gone(rel, resp.status_code, resp.json()):
+        return None
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    body = resp.json()
+    assert rel.reminder_get_extra_keys <= body.keys(), body
+    if rel.reminder_get_extra_keys:
+        assert (body["actorType"], body["actorID"]) == ("ChatAgent", actor), body
+    return body
 
 
-def stored_reminders(running, actor: str) -> list[dict]:
-    """This actor's entries in the reminder list that daprd keeps in the actor state store."""
-    out = running.redis("HGET", REMINDERS_KEY, "data")
-    return [r for r in (json.loads(out) if out else []) if r["actorID"] == actor]
+def kept_reminders(running, actor: str) -> list[dict]:
+    """This actor's reminders where the release keeps them: on 1.14 the entries of the list daprd
+    keeps in the actor state store; from 1.15 on the Scheduler's, seen through daprd's GET, while
+    Redis holds none."""
+    if running.release.reminders_in_state_store:
+        out = running.redis("HGET", REMINDERS_KEY, "data")
+        return [r for r in (json.loads(out) if out else []) if r["actorID"] == actor]
+    assert running.redis("KEYS", "actors||*") == "", "the Scheduler keeps reminders, not Redis"
+    found = sidecar_reminder(running, actor)
+    return [] if found is None else [found]
+
+
+def check_kept_due(running, kept: dict, due: float) -> None:
+    """The kept reminder is due when the app says: the state store's entry has its registration
+    time (1.14); the Scheduler's is read through the GET, whose dueTime the callers check."""
+    if running.release.reminders_in_state_store:
+        assert abs(epoch(kept["registeredTime"]) - due) <= 1, (kept, due)
+    else:
+        assert kept["dueTime"], kept
 
 
 def expired_lines(running, actor: str) -> list[str]:
@@ -117,12 +141,14 @@ def test_history_is_cleared_after_the_configured_inactivity(lab) -> None:
     assert reminder["dueTime"] == f"0h0m{ttl}s0ms0μs"
     assert "period" not in reminder, reminder
     assert base64.b64decode(reminder["data"]).decode() == status["expires_at"]
-    # ... and what daprd stored in Redis: one entry, due at the whole second the API shows.
-    (stored,) = stored_reminders(running, "quiet")
-    assert stored["name"] == REMINDER
+    # ... and where daprd keeps it: one entry (on 1.14 in Redis, due at the whole second the API
+    # shows; from 1.15 on in the Scheduler).
+    (stored,) = kept_reminders(running, "quiet")
     assert "period" not in stored, stored
-    assert abs(epoch(stored["registeredTime"]) - due) <= 1
-    assert running.redis("EXISTS", f"{REMINDERS_KEY}||metadata") == "1"
+    check_kept_due(running, stored, due)
+    if running.release.reminders_in_state_store:
+        assert stored["name"] == REMINDER
+        assert running.redis("EXISTS", f"{REMINDERS_KEY}||metadata") == "1"
     # The actor's own state has the app id in front; the reminder list does not.
     expiry_key = "chat-agent||ChatAgent||quiet||history_expires_at"
     assert running.redis("HGET", expiry_key, "data") == json.dumps(status["expires_at"])
@@ -139,7 +165,7 @@ def test_history_is_cleared_after_the_configured_inactivity(lab) -> None:
     }
     # One-shot: after firing, daprd deleted it from its list.
     assert sidecar_reminder(running, "quiet") is None
-    assert stored_reminders(running, "quiet") == []
+    assert kept_reminders(running, "quiet") == []
     assert len(expired_lines(running, "quiet")) == 1
 
     # The next message starts a new conversation and arms a new expiry.
@@ -160,8 +186,8 @@ def test_a_new_message_postpones_the_expiry(lab) -> None:
     second = expiry(running, "chatty")
     second_due = epoch(second["expires_at"])
     assert second_due - first_due >= 2, (first_due, second_due)
-    (stored,) = stored_reminders(running, "chatty")
-    assert abs(epoch(stored["registeredTime"]) - second_due) <= 1
+    (stored,) = kept_reminders(running, "chatty")
+    check_kept_due(running, stored, second_due)
     reminder = sidecar_reminder(running, "chatty")
     assert reminder is not None
     assert base64.b64decode(reminder["data"]).decode() == second["expires_at"]
@@ -191,7 +217,7 @@ def test_cancel_keeps_the_history_past_the_due_time(lab) -> None:
     assert resp.json() == {"armed": False, "expires_at": None, "history_ttl_seconds": ttl}
     running.wait_for_log("app", r"expiry cancelled: ChatAgent keeper keeps its history", SLACK)
     assert sidecar_reminder(running, "keeper") is None
-    assert stored_reminders(running, "keeper") == []
+    assert kept_reminders(running, "keeper") == []
 
     holds_for(
         lambda: messages(running, "keeper") == 2,
@@ -242,7 +268,7 @@ def test_reminder_fires_after_app_and_sidecar_were_restarted(lab) -> None:
     reminder = sidecar_reminder(running, "durable")
     assert reminder is not None
     assert base64.b64decode(reminder["data"]).decode() == armed["expires_at"]
-    assert len(stored_reminders(running, "durable")) == 1
+    assert len(kept_reminders(running, "durable")) == 1
 
     holds_for(lambda: messages(running, "durable") == 2, until(due - 0.5), "history kept")
     fired = wait_expired(running, "durable", until(due) + SLACK)
@@ -284,8 +310,8 @@ def test_rearming_many_times_keeps_exactly_one_reminder(lab) -> None:
     last = expiry(running, "rapid")
     due = epoch(last["expires_at"])
 
-    (stored,) = stored_reminders(running, "rapid")
-    assert abs(epoch(stored["registeredTime"]) - due) <= 1
+    (stored,) = kept_reminders(running, "rapid")
+    check_kept_due(running, stored, due)
     reminder = sidecar_reminder(running, "rapid")
     assert reminder is not None
     assert base64.b64decode(reminder["data"]).decode() == last["expires_at"]
@@ -300,31 +326,42 @@ def test_rearming_many_times_keeps_exactly_one_reminder(lab) -> None:
         "exactly one expiry for 30 re-arms",
     )
     assert not any("stale reminder" in line for line in running.logs("app"))
-    assert stored_reminders(running, "rapid") == []
+    assert kept_reminders(running, "rapid") == []
 
 
-def test_an_unchanged_reregistration_is_skipped_and_a_stale_fire_is_ignored(lab) -> None:
-    """Why the reminder's data carries the expiry time: 1.14 ignores an identical re-register."""
+def test_an_identical_reregistration_and_a_stale_fire_is_ignored(lab) -> None:
+    """Why the reminder's data carries the expiry time: 1.14 ignores an identical re-register,
+    and from 1.15 on it re-schedules the reminder from now (daprlab.releases); on both, a fire
+    whose data is not the armed expiry leaves the history alone."""
     running = lab(STEP, app_env={"HISTORY_TTL_SECONDS": "60"})
     post(running, "racer")
     url = f"/v1.0/actors/ChatAgent/racer/reminders/{REMINDER}"
+    due_seconds = 5
     # One-shot like the app's own: no period.
     same = {
-        "dueTime": "0h0m5s0ms0μs",
+        "dueTime": f"0h0m{due_seconds}s0ms0μs",
         "data": base64.b64encode(b"not the armed expiry").decode(),
     }
 
+    first_put = time.time()
     assert running.sidecar.put(url, json=same).status_code == 204
-    (first,) = stored_reminders(running, "racer")
-    # Re-registered from now on, a replacement would be due at least 2 s after the first one.
-    first_registered = epoch(first["registeredTime"]) - 5
-    wait_for(lambda: time.time() >= first_registered + 2, SLACK, "a later registration time")
+    (first,) = kept_reminders(running, "racer")
+    # Re-registered 3 s later, a replacement would be due 3 s after the first one.
+    wait_for(lambda: time.time() >= first_put + 3, SLACK, "a later registration time")
+    second_put = time.time()
     assert running.sidecar.put(url, json=same).status_code == 204
-    (second,) = stored_reminders(running, "racer")
-    # A replacement would have moved the due time 2 s on; the identical request changed nothing.
-    assert second["registeredTime"] == first["registeredTime"]
+    (second,) = kept_reminders(running, "racer")
+    if running.release.reminders_in_state_store:
+        # The registration time in Redis shows it: the identical request changed nothing.
+        assert second["registeredTime"] == first["registeredTime"]
 
     # The reminder fires, but its data is not the expiry the actor armed: the history stays.
     running.wait_for_log("app", r"stale reminder clear-history ignored: ChatAgent racer", SLACK)
+    fired = time.time()
+    print(f"stale fire {fired - first_put:.1f}s after the first registration")
+    if running.release.identical_reregistration_moves_due:
+        assert fired >= second_put + due_seconds - 1, (fired - first_put, second_put - first_put)
+    else:
+        assert fired < second_put + due_seconds - 1, (fired - first_put, second_put - first_put)
     assert messages(running, "racer") == 2
     assert expired_lines(running, "racer") == []

@@ -113,19 +113,26 @@ def test_a_chain_deeper_than_max_stack_depth_is_refused(lab) -> None:
     resp = post(running, "deep", "hi")
     assert resp.status_code == 500, resp.text
     detail = resp.json()["detail"]
-    assert detail.startswith("ChatAgent deep failed: ERR_ACTOR_INVOKE_METHOD: "), detail
-    assert (
+    rel = running.release  # the refusal's code and text differ by release
+    assert detail.startswith(f"ChatAgent deep failed: {rel.stack_depth_error_code}: "), detail
+    assert detail.endswith(
         "no follow-up from FollowUpAgent deep: FollowUpAgent deep could not call back into "
-        "ChatAgent deep: error invoke actor method: rpc error: code = ResourceExhausted "
-        "desc = maximum stack depth exceeded"
-    ) in detail
-    assert history(running, "deep") == []
+        f"ChatAgent deep: {rel.stack_depth_error}"
+    ), detail
+    if rel.stack_depth_refusal_leaves_actor_locked:
+        # Seen on 1.18.3: the refused chain leaves ChatAgent deep locked; each later call waits
+        # until the app gives up on it (ACTOR_CALL_TIMEOUT_SECONDS), until daprd restarts.
+        locked = running.app.get("/chat/deep/history")
+        assert locked.status_code == 504, locked.text
+        assert "ChatAgent deep did not answer within" in locked.json()["detail"], locked.text
+    else:
+        assert history(running, "deep") == []
 
     flip(running, REENTRANCY_MAX_STACK_DEPTH="2")
     running.wait_for_log("app", r"reentrancy for ChatAgent is on, maxStackDepth 2", SLACK)
     resp = post(running, "deep", "hi")
     assert resp.status_code == 200, resp.text
-    assert len(history(running, "deep")) == 2
+    assert len(history(running, "deep")) == 2  # nothing of the refused chain was recorded
 
 
 def test_concurrent_messages_are_served_one_at_a_time(lab) -> None:

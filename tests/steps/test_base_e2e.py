@@ -35,7 +35,9 @@ def test_dead_sidecar_gives_503_and_a_fix(lab) -> None:
 
 def test_store_outage_gives_a_5xx_naming_the_actor_and_loses_nothing(lab) -> None:
     # A read during the outage waits on daprd's retries: answer 504 sooner than the default 30 s.
-    running = lab(STEP, app_env={"ACTOR_CALL_TIMEOUT_SECONDS": "10"})
+    # Long enough for daprd to give up on the write (measured with Redis stopped: under 10 s on
+    # 1.14.4, 14.9 s on 1.18.3; the read 30.6 s on 1.18.3).
+    running = lab(STEP, app_env={"ACTOR_CALL_TIMEOUT_SECONDS": "20"})
     assert running.app.post("/chat/keep", json={"content": "before"}).status_code == 200
     running.stack.control["redis"].stop()  # Redis saves its data on the way down
 
@@ -78,8 +80,13 @@ def test_placement_outage_gives_503_naming_placement(lab) -> None:
         "the sidecar to drop its placement table",
     )
 
+    served = running.release.actors_served_without_placement
     for actor in ("known", "unknown"):
         resp = running.app.post(f"/chat/{actor}", json={"content": "hi"})
+        if served:
+            # Seen on 1.16.5: the sidecar keeps serving with its last table, a new id included.
+            assert resp.status_code == 200, resp.text
+            continue
         assert resp.status_code == 503, resp.text
         assert "placement" in resp.json()["detail"]
 
@@ -97,7 +104,9 @@ def test_app_started_before_its_sidecar_answers_503_then_serves(lab) -> None:
 
     running.stack.start_sidecar(inst)
     running.stack.wait_ready(inst)
-    running.wait_for_log("app", r"ChatAgent registered", 30)
+    # The second app's own line (the first app of the stack logged one before it was stopped):
+    # on 1.18 daprd is ready before the app has seen it.
+    running.wait_for_log("app", r"ChatAgent registered", 30, count=2)
     assert running.app.post("/chat/early", json={"content": "hi"}).status_code == 200
 
 

@@ -38,7 +38,7 @@ numbers differ from run to run (a model call's time and tokens), compared as `<n
 A step README's sections (`SECTIONS`): the learner's path first (`LEARNERS_PATH`, "Goal" to
 "Next"), then what differs on current Dapr releases, then the internals and the evidence. In "On
 Dapr 1.15 and later" every point is a bullet that ends with `READ_FROM_SOURCE` and the sources,
-each in backticks and of a form `SOURCE` accepts.
+each in backticks and of a form `SOURCE` accepts, or with `SEEN_ON` and the tests that show it.
 
 Every page a learner may open (`documents()`: the root README, the pages under docs/, the step
 READMEs, EXPERIMENTS.md, lab_plumbing/README.md) is read for its links and their #anchors
@@ -54,6 +54,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daprlab.versions import pins
+
 LEARNERS_PATH = [
     "Goal",
     "What changes",
@@ -66,13 +68,19 @@ LEARNERS_PATH = [
 CURRENT_DAPR = "On Dapr 1.15 and later"
 SECTIONS = [*LEARNERS_PATH, CURRENT_DAPR, "Under the hood", "What the tests prove"]
 READ_FROM_SOURCE = "Read from the source, not run by the lab:"
+# A point the lab's tests showed on a release built by hand, ending with the tests that show it
+# (`tests/<file>.py::<test>`), which assert that release's form through daprlab/releases.py.
+SEEN_ON = "Seen on Dapr 1.18.3 by the lab's tests:"
+# The same, for a point seen on both releases built by hand.
+SEEN_ON_BOTH = "Seen on Dapr 1.16.5 and 1.18.3 by the lab's tests:"
+TEST_ID = re.compile(r"tests/[\w/]+\.py::test_\w+")
 # A source: a tag of dapr/dapr or dapr/python-sdk, alone (the release) or with a file at it;
 # a commit of a repository (with a file, or alone); a pull request or issue (`dapr/docs #4994`).
 SOURCE_REPO = r"(?:dapr/(?:dapr|python-sdk|docs|kit)|diagridio/go-etcd-cron)"
 SOURCE = re.compile(
     rf"{SOURCE_REPO} (?:#\d+|v\d+\.\d+\.\d+(?: [\w./-]+)?|[0-9a-f]{{7,40}}(?: [\w./-]+)?)"
 )
-FENCE = re.compile(r"^```(\w*)[ \t]*(\S*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+FENCE = re.compile(r"^```(\w*)[ \t]*([^\n]*?)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 CURL_URL = re.compile(r"(?:http://)?localhost:(8000|3500)(/[^\s'\"]*)")
 ENV_ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`([^`]*)`\s*\|", re.M)
 LOG_CALL = re.compile(r"logger\.(?:debug|info|warning|error)\(\s*\"([^\"]+)\"")
@@ -97,6 +105,9 @@ RUN_COMMAND = re.compile(rf"^((?:{SETTING}\s+)*)uv run daprlab up (\S+){RUN_OPTI
 INLINE_RUN_COMMAND = re.compile(rf"`((?:{SETTING}\s+)*)uv run daprlab up (\S+)`")
 OUTPUT_LANGS = ("json", "text")
 VARIES = "varies"
+# A block for some Dapr releases only, e.g. ```json dapr=1.14 or ```json dapr=1.15-1.18: where
+# releases differ, a README shows each form, and a walkthrough plays the runtime's own.
+DAPR_RANGE = re.compile(r"^dapr=(\d+\.\d+)(?:-(\d+\.\d+))?$")
 ACTOR_ID_IN_URL = re.compile(r"/(?:chat|quick-chat|actors/\w+)/([\w-]+)")
 APP_LOG = "app"
 
@@ -109,10 +120,29 @@ ENTITIES = re.compile(r'"entities":\[([^\]]*)\]')
 @dataclass
 class Block:
     lang: str
-    info: str  # the word after the language on the opening fence, e.g. "daprd" in ```log daprd
+    # The words after the language on the opening fence, e.g. "daprd" in ```log daprd, without
+    # a `dapr=` range (in `releases`).
+    info: str
     body: str
     start: int
     end: int
+    releases: str = ""
+
+    def shown_for(self, version: str) -> bool:
+        """Whether this block is what Dapr `version` does (a block with no range: every one)."""
+        if not self.releases:
+            return True
+        found = DAPR_RANGE.match(self.releases)
+        if found is None:
+            raise ValueError(f"not a Dapr range: {self.releases!r} (e.g. dapr=1.15-1.18)")
+        low = release_tuple(found.group(1))
+        high = release_tuple(found.group(2) or found.group(1))
+        return low <= release_tuple(version) <= high
+
+
+def release_tuple(version: str) -> tuple[int, int]:
+    major, minor = version.removeprefix("v").split(".")[:2]
+    return int(major), int(minor)
 
 
 @dataclass
@@ -187,6 +217,20 @@ def bullets(text: str) -> list[str]:
     return [" ".join(item.split()) for item in items]
 
 
+def cited_tests(point: str) -> list[str] | None:
+    """The tests a point cites after `SEEN_ON`: None when it does not say that, or when anything
+    but backticked test ids follows."""
+    marker = next((m for m in (SEEN_ON_BOTH, SEEN_ON) if m in point), None)
+    if marker is None:
+        return None
+    cited = point.split(marker, 1)[1].strip()
+    tests = re.findall(r"`([^`]+)`", cited)
+    rest = re.sub(r"`[^`]+`", "", cited)
+    if not tests or re.sub(r"[,;.\s]", "", rest) or not all(TEST_ID.fullmatch(t) for t in tests):
+        return None
+    return tests
+
+
 def cited_sources(point: str) -> list[str] | None:
     """The sources a point cites after `READ_FROM_SOURCE`: None when it does not say that, or
     when anything but backticked sources follows."""
@@ -200,8 +244,19 @@ def cited_sources(point: str) -> list[str] | None:
     return sources
 
 
-def blocks(text: str) -> list[Block]:
-    return [Block(*m.groups(), m.start(), m.end()) for m in FENCE.finditer(text)]
+def blocks(text: str, version: str | None = None) -> list[Block]:
+    """The fenced blocks of `text`; with `version`, only those shown for that Dapr release."""
+    found = []
+    for m in FENCE.finditer(text):
+        lang, words, body = m.groups()
+        ranges = [w for w in words.split() if w.startswith("dapr=")]
+        info = " ".join(w for w in words.split() if not w.startswith("dapr="))
+        found.append(Block(lang, info, body, m.start(), m.end(), ranges[0] if ranges else ""))
+    return [b for b in found if version is None or b.shown_for(version)]
+
+
+def pinned_release() -> str:
+    return pins().dapr_runtime
 
 
 def run_command(line: str) -> Start | None:
@@ -213,15 +268,25 @@ def run_command(line: str) -> Start | None:
     return Start(match.group(2), settings, match.group(3).split())
 
 
-def walkthrough(text: str, level: int = 2) -> list[Start | Command]:
-    """What a learner does in "Run" and "Try it", in order (see the module docstring)."""
+def walkthrough(text: str, level: int = 2, version: str | None = None) -> list[Start | Command]:
+    """What a learner does in "Run" and "Try it", in order (see the module docstring), on Dapr
+    `version` (default: the pin): a block for other releases is left out."""
     steps: list[Start | Command] = []
     for name in ("Run", "Try it"):
         body = section(text, name, level)
         previous_end = 0
+        group_right_after: bool | None = None  # of the first of consecutive labelled outputs
         for block in blocks(body):
             right_after = body[previous_end : block.start].strip() == ""
             previous_end = block.end
+            labelled_output = block.lang in OUTPUT_LANGS and bool(block.releases)
+            # The forms of one output for different releases follow each other, with a line on
+            # the release between them: each is as "right after" its command as the first.
+            if labelled_output and group_right_after is not None:
+                right_after = group_right_after
+            group_right_after = right_after if labelled_output else None
+            if not block.shown_for(version or pinned_release()):
+                continue
             start = run_command(block.body) if block.lang == "text" else None
             if start is not None:
                 steps.append(start)
@@ -306,15 +371,16 @@ def env_defaults(text: str) -> dict[str, str]:
     return dict(ENV_ROW.findall(text))
 
 
-def log_blocks(text: str, level: int = 2) -> list[LogBlock]:
-    """The ```log blocks under "What to look for", with the process whose log they quote."""
+def log_blocks(text: str, level: int = 2, version: str | None = None) -> list[LogBlock]:
+    """The ```log blocks under "What to look for", with the process whose log they quote, for
+    Dapr `version` (default: the pin)."""
     return [
         LogBlock(
             APP_LOG if block.info in ("", VARIES) else block.info,
             [line for line in block.body.splitlines() if line.strip()],
             block.info == VARIES,
         )
-        for block in blocks(section(text, "What to look for", level))
+        for block in blocks(section(text, "What to look for", level), version or pinned_release())
         if block.lang == "log"
     ]
 
