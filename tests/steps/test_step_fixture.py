@@ -19,10 +19,11 @@ def run_inner(pytester: pytest.Pytester, source: str) -> pytest.RunResult:
 def test_step_params_run_each_test_once_per_step(pytester: pytest.Pytester) -> None:
     result = run_inner(
         pytester,
+        "from pathlib import Path\n"
         "from daprlab.paths import steps\n"
         "STEP_PARAMS = steps()\n"
-        "def test_loaded(step):\n"
-        '    assert step.compose_reply("x") == "You said: x"\n',
+        "def test_loaded(step, request):\n"
+        "    assert Path(step.__file__).parent.name == request.node.callspec.id\n",
     )
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
