@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from daprlab.runtime import RUNTIME_ENV
+
 pytest_plugins = ["pytester"]
 
 FIX = "Fix: run `uv run daprlab runtime` (it finds or builds the runtime)."
@@ -25,6 +27,8 @@ def bare(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.P
     empty = pytester.mkdir("empty")
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.setenv("DAPR_LAB_CACHE", str(pytester.path / "cache"))
+    # The pin, which that empty cache lacks: not a runtime the outer run was pointed at.
+    monkeypatch.setenv(RUNTIME_ENV, "pinned")
     # A fake `go` on PATH: the harness must not build even where Go is installed.
     go = empty / "go"
     go.write_text(f"#!{sys.executable}\nraise SystemExit('the harness ran go')\n")

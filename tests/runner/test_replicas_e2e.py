@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from daprlab.runner.actor_placement import sent_tables
 from daprlab.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +22,12 @@ def test_actors_spread_over_replicas_and_move_when_one_dies(lab) -> None:
     running = lab(STEP, instances=2)
     first, second = running.stack.instances
     # Both replicas must be in the placement table before the actors are placed.
-    running.wait_for_log("placement", r"Completed dissemination .*streams: 2", SLACK)
+    # (placement's log on 1.14-1.16, its state on 1.17+: daprlab.releases)
+    wait_for(
+        lambda: sent_tables(running.stack).get("default", (0, 0))[0] == 2,
+        SLACK,
+        "placement to send a table of both replicas",
+    )
     for actor in ACTORS:
         assert running.app.post(f"/chat/{actor}", json={"content": actor}).status_code == 200
 

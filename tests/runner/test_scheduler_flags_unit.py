@@ -15,7 +15,6 @@ from daprlab import scheduler_flags
 from daprlab.runtime import Runtime
 from daprlab.stack.ports import ControlPorts
 from daprlab.stack.stack import Stack, StackConfig
-from daprlab.versions import pins
 
 NODE = "dapr-scheduler-server-0"
 PEER = "http://localhost:52380"
@@ -81,9 +80,9 @@ def test_the_stack_passes_the_flags_of_its_runtime(
 
 
 @pytest.mark.e2e
-def test_the_pinned_scheduler_knows_the_flags_chosen_for_it(dapr_runtime: Runtime) -> None:
-    """The table's names for the pin are those the real binary lists in its --help."""
-    assert dapr_runtime.version == pins().dapr_runtime
+def test_the_scheduler_under_test_knows_the_flags_chosen_for_it(dapr_runtime: Runtime) -> None:
+    """The table's names for the runtime under test (the pin in CI) are those the real binary
+    lists in its --help."""
     shown = subprocess.run(
         [dapr_runtime.path("scheduler"), "--help"],
         capture_output=True,
