@@ -55,10 +55,6 @@ class Release:
     # False, one `hostList` (`actorTypes`), and that line says each namespace's generation (seen
     # on 1.14.4 and 1.16.5).
     placement_state_tables: bool
-    # With placement stopped, the sidecar keeps serving actors with its last table, a new actor
-    # id included (True, seen on 1.16.5), or every actor call waits for placement (False, seen
-    # on 1.14.4 and 1.18.3).
-    actors_served_without_placement: bool
     # ---- reminders
     reminder_home: ReminderHome
     # The reminder GET of a reminder that is not there: status and body.
@@ -116,7 +112,6 @@ RELEASES: tuple[Release, ...] = (
         identical_reregistration_moves_due=True,
         table_applied=_DISSEMINATION_COMPLETE,  # seen on 1.18.3
         placement_state_tables=True,
-        actors_served_without_placement=False,
         reminder_home=ReminderHome.SCHEDULER,  # seen on 1.18.3
         missing_reminder_status=404,  # seen on 1.18.3: ERR_ACTOR_REMINDER_NOT_FOUND
         missing_reminder_body="ERR_ACTOR_REMINDER_NOT_FOUND",
@@ -139,7 +134,6 @@ RELEASES: tuple[Release, ...] = (
         identical_reregistration_moves_due=True,
         table_applied=_PLACEMENT_TABLES_UPDATED,
         placement_state_tables=False,
-        actors_served_without_placement=True,  # seen on 1.16.5
         reminder_home=ReminderHome.SCHEDULER,  # seen on 1.16.5
         missing_reminder_status=200,  # seen on 1.16.5: an empty reminder object, {}
         missing_reminder_body={},
@@ -162,7 +156,6 @@ RELEASES: tuple[Release, ...] = (
         identical_reregistration_moves_due=False,
         table_applied=_PLACEMENT_TABLES_UPDATED,
         placement_state_tables=False,
-        actors_served_without_placement=False,
         reminder_home=ReminderHome.STATE_STORE,
         missing_reminder_status=200,
         missing_reminder_body=None,

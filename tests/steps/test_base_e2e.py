@@ -80,13 +80,10 @@ def test_placement_outage_gives_503_naming_placement(lab) -> None:
         "the sidecar to drop its placement table",
     )
 
-    served = running.release.actors_served_without_placement
+    # The same on 1.14.4, 1.16.5 and 1.18.3 once the table is dropped (a 1.16.5 sidecar seen
+    # serving a moment after "disconnected" was that same window).
     for actor in ("known", "unknown"):
         resp = running.app.post(f"/chat/{actor}", json={"content": "hi"})
-        if served:
-            # Seen on 1.16.5: the sidecar keeps serving with its last table, a new id included.
-            assert resp.status_code == 200, resp.text
-            continue
         assert resp.status_code == 503, resp.text
         assert "placement" in resp.json()["detail"]
 
