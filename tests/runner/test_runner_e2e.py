@@ -47,18 +47,6 @@ def runner(tmp_path: Path, dapr_runtime: Runtime) -> Iterator[Runner]:
         yield running
 
 
-def kill_everything(runner: Runner) -> None:
-    """SIGKILL a hung runner's process group and those of its children (each has its own)."""
-    groups = [runner.proc.pid, *runner.children().values()]
-    for pgid in groups:
-        try:
-            if os.getpgid(pgid) == pgid:  # still the leader of its group, not a reused pid
-                os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    runner.proc.wait()
-
-
 def test_runner_serves_the_step_and_stops_on_ctrl_c(runner: Runner, dapr_runtime: Runtime) -> None:
     # Its first lines say which Dapr runs, from where, and why that one (DAPR_LAB_RUNTIME).
     banner = runner.find(r"starting 01_actor_timers with Dapr (\S+) from (\S+) \((.+)\)$")
